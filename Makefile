@@ -1,0 +1,35 @@
+# Front door: `make demo` and `make test` bootstrap everything from python3 alone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_HOME ?= state/demo
+DEMO_CUSTOMERS ?= 5000
+DEMO_MONTHS ?= 18
+
+.PHONY: demo test install lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/customer-health demo-data --customers $(DEMO_CUSTOMERS) --months $(DEMO_MONTHS) --seed 7 --out $(DEMO_HOME)/landing --truth $(DEMO_HOME)/truth
+	$(BIN)/customer-health run --home $(DEMO_HOME) --landing $(DEMO_HOME)/landing
+	$(BIN)/customer-health evaluate --home $(DEMO_HOME) --truth $(DEMO_HOME)/truth
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lock: $(STAMP)
+	( echo "# Exact versions of every dependency (pip freeze of a working venv, Python 3.11)."; \
+	  echo "# Regenerate: make lock"; \
+	  $(BIN)/pip freeze --exclude-editable ) > requirements.lock
+
+clean:
+	rm -rf $(VENV) state

@@ -1,0 +1,187 @@
+"""Load and validate the one YAML configuration file into a typed Settings object."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "customer_health.yml"
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing or breaks a rule; the message says which and where."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PathsConfig(_Strict):
+    home: str = "state/default"
+    landing: str = "state/default/landing"
+    warehouse: str | None = None
+
+
+class ChurnConfig(_Strict):
+    horizon_days: int = Field(90, ge=7, le=730)
+    spine_interval_months: int = Field(1, ge=1, le=12)
+
+
+class BandsConfig(_Strict):
+    healthy: float = Field(80, ge=0, le=100)
+    watch: float = Field(60, ge=0, le=100)
+    at_risk: float = Field(40, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "BandsConfig":
+        if not self.healthy > self.watch > self.at_risk:
+            raise ValueError("band thresholds must satisfy healthy > watch > at_risk")
+        return self
+
+
+class TrendConfig(_Strict):
+    stable_points: float = Field(3, ge=0, le=100)
+
+
+class ModelConfig(_Strict):
+    seed: int = 42
+    num_threads: int = Field(2, ge=1, le=256)
+    min_labelled_rows: int = Field(500, ge=1)
+    min_positives: int = Field(50, ge=1)
+    min_cutoffs: int = Field(3, ge=2)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class AtRiskConfig(_Strict):
+    bands: list[str] = Field(default_factory=lambda: ["critical", "at_risk"])
+    top: int = Field(20, ge=1)
+
+
+class FileConfig(_Strict):
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    churn: ChurnConfig = Field(default_factory=ChurnConfig)
+    bands: BandsConfig = Field(default_factory=BandsConfig)
+    trend: TrendConfig = Field(default_factory=TrendConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    playbook: dict[str, str] = Field(default_factory=dict)
+    at_risk: AtRiskConfig = Field(default_factory=AtRiskConfig)
+
+    @model_validator(mode="after")
+    def _playbook_has_default(self) -> "FileConfig":
+        if "default" not in self.playbook:
+            self.playbook["default"] = "Review the account with the account owner."
+        return self
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration: absolute paths for one dataset plus the validated options."""
+
+    config_file: Path
+    home: Path
+    landing: Path
+    warehouse: Path
+    options: FileConfig
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        return self.home / "dbt" / "target"
+
+    @property
+    def dbt_log_dir(self) -> Path:
+        return self.home / "dbt" / "logs"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.home / "exports"
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def _explain(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: {len(exc.errors())} problem(s) in the configuration"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  - {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(path: Path) -> FileConfig:
+    """Read and validate a YAML configuration file; raise ConfigError naming every problem."""
+    try:
+        return FileConfig.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        raise ConfigError(_explain(path, exc)) from None
+
+
+def _resolve(base: Path, value: str | os.PathLike) -> Path:
+    p = Path(value).expanduser()
+    return (p if p.is_absolute() else base / p).resolve()
+
+
+def load_settings(
+    config: str | os.PathLike | None = None,
+    *,
+    home: str | os.PathLike | None = None,
+    landing: str | os.PathLike | None = None,
+    warehouse: str | os.PathLike | None = None,
+) -> Settings:
+    """Load the configuration; flags beat environment variables, which beat the file.
+
+    Everything of one dataset follows the home folder. Passing only ``warehouse`` makes its
+    folder the home, so models trained on one dataset are never used on another.
+    """
+    config_file = Path(config or os.environ.get("CUSTOMER_HEALTH_CONFIG") or DEFAULT_CONFIG)
+    config_file = config_file.expanduser().resolve()
+    options = parse_config(config_file)
+    base = config_file.parent
+    cwd = Path.cwd()
+
+    home = home or os.environ.get("CUSTOMER_HEALTH_HOME")
+    warehouse = warehouse or os.environ.get("CUSTOMER_HEALTH_WAREHOUSE")
+    landing = landing or os.environ.get("CUSTOMER_HEALTH_LANDING")
+
+    if warehouse is not None:
+        warehouse_path = _resolve(cwd, warehouse)
+        home_path = _resolve(cwd, home) if home else warehouse_path.parent
+    else:
+        home_path = _resolve(cwd, home) if home else _resolve(base, options.paths.home)
+        if options.paths.warehouse and not home:
+            warehouse_path = _resolve(base, options.paths.warehouse)
+        else:
+            warehouse_path = home_path / "warehouse.duckdb"
+    if landing is not None:
+        landing_path = _resolve(cwd, landing)
+    elif home or warehouse:
+        landing_path = home_path / "landing"
+    else:
+        landing_path = _resolve(base, options.paths.landing)
+    return Settings(config_file, home_path, landing_path, warehouse_path, options)

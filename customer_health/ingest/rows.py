@@ -1,0 +1,124 @@
+"""Row-level contract checks: split a parsed file into typed good rows and quarantined rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+
+from customer_health.ingest.contracts import Contract
+from customer_health.ingest.readers import LINE
+
+EARLIEST = pd.Timestamp("1970-01-01")
+FUTURE_SLACK = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class CheckedRows:
+    good: pd.DataFrame         # typed contract columns + LINE, one row per accepted record
+    bad: pd.DataFrame          # LINE, rule, reason, plus the original values of the row
+    extra_columns: tuple[str, ...]
+
+
+class _Problems:
+    """Collects, per row, the first broken rule and every reason."""
+
+    def __init__(self, index: pd.Index):
+        self.rule = pd.Series(pd.NA, index=index, dtype="object")
+        self.reason = pd.Series("", index=index, dtype="object")
+
+    def add(self, mask: pd.Series, rule: str, reasons: pd.Series | str) -> None:
+        mask = mask.fillna(False).astype(bool)
+        if not mask.any():
+            return
+        first = mask & self.rule.isna()
+        self.rule[first] = rule
+        text = reasons[mask] if isinstance(reasons, pd.Series) else reasons
+        sep = np.where(self.reason[mask] == "", "", "; ")
+        self.reason[mask] = self.reason[mask] + sep + text
+
+    @property
+    def mask(self) -> pd.Series:
+        return self.rule.notna()
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    text = series.astype("string").str.strip()
+    return text.mask(text == "", pd.NA)
+
+
+def _quote(values: pd.Series) -> pd.Series:
+    return "'" + values.astype("string").str.slice(0, 40).fillna("") + "'"
+
+
+def _parse_timestamps(series: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(series):
+        parsed = series
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        return parsed.astype("datetime64[us]")
+    text = _as_text(series)
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    retry = parsed.isna() & text.notna()
+    if retry.any():
+        parsed[retry] = pd.to_datetime(text[retry], utc=True, errors="coerce", format="mixed")
+    return parsed.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
+
+
+def _parse_numbers(series: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return series.astype("float64")
+    return pd.to_numeric(_as_text(series), errors="coerce").astype("float64")
+
+
+def check_rows(frame: pd.DataFrame, contract: Contract, now: datetime | None = None) -> CheckedRows:
+    """Apply the contract's row rules; every input row ends up in exactly one of good or bad."""
+    now = now or datetime.now(timezone.utc)
+    latest = pd.Timestamp(now.replace(tzinfo=None) + FUTURE_SLACK)
+    problems = _Problems(frame.index)
+    typed = pd.DataFrame(index=frame.index)
+
+    for col in contract.columns:
+        if col not in frame.columns:
+            frame[col] = pd.NA
+    for col in contract.strings:
+        typed[col] = _as_text(frame[col])
+    for col in contract.required:
+        problems.add(_as_text(frame[col]).isna(), "missing_value", f"{col} is empty")
+
+    for col in contract.timestamps:
+        typed[col] = _parse_timestamps(frame[col])
+        given = _as_text(frame[col].astype("string")).notna()
+        unparsable = given & typed[col].isna()
+        problems.add(unparsable, "bad_timestamp",
+                     f"{col} " + _quote(frame[col]) + " is not a timestamp")
+        problems.add(typed[col] < EARLIEST, "out_of_range", f"{col} is before 1970-01-01")
+        problems.add(typed[col] > latest, "out_of_range", f"{col} is in the future")
+
+    for col in contract.numbers:
+        typed[col] = _parse_numbers(frame[col])
+        given = _as_text(frame[col].astype("string")).notna()
+        problems.add(given & typed[col].isna(), "bad_number",
+                     f"{col} " + _quote(frame[col]) + " is not a number")
+        low, high = contract.ranges.get(col, (-np.inf, np.inf))
+        outside = (typed[col] < low) | (typed[col] > high) | np.isinf(typed[col])
+        problems.add(outside, "out_of_range",
+                     f"{col} " + typed[col].astype("string").fillna("") + f" outside {low:g}..{high:g}")
+
+    for col, allowed in contract.enums.items():
+        value = typed[col].str.lower()
+        typed[col] = value.where(value.isin(allowed) | value.isna(), "other")
+    for col, allowed in contract.soft_enums.items():
+        value = typed[col].str.lower()
+        typed[col] = value.where(value.isin(allowed), pd.NA)
+
+    typed[LINE] = frame[LINE].astype("int64")
+    bad_mask = problems.mask
+    bad = frame.loc[bad_mask].copy()
+    bad["rule"] = problems.rule[bad_mask]
+    bad["reason"] = problems.reason[bad_mask]
+    known = set(contract.columns) | {LINE}
+    extra = tuple(c for c in frame.columns if c not in known)
+    return CheckedRows(typed.loc[~bad_mask].reset_index(drop=True), bad.reset_index(drop=True), extra)

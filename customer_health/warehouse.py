@@ -1,0 +1,119 @@
+"""Open the DuckDB warehouse of a dataset and create the tables the pipeline itself writes."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+# Tables written by Python (ingest and scoring). Everything else is built by dbt.
+SCHEMA_DDL = """
+create schema if not exists raw;
+create schema if not exists scoring;
+create table if not exists raw.pipeline_meta (key varchar primary key, value varchar);
+create table if not exists raw.ingest_ledger (
+    file_id varchar primary key,
+    entity varchar not null,
+    path varchar not null,
+    content_hash varchar not null,
+    file_format varchar,
+    status varchar not null,
+    rows_in bigint not null,
+    rows_loaded bigint not null,
+    rows_quarantined bigint not null,
+    reason varchar,
+    extra_columns varchar,
+    ingested_at timestamp not null
+);
+create table if not exists raw.quarantine (
+    file_id varchar not null,
+    entity varchar not null,
+    path varchar not null,
+    line bigint,
+    rule varchar not null,
+    reason varchar not null,
+    record varchar
+);
+create table if not exists raw.validation_results (
+    file_id varchar not null,
+    entity varchar not null,
+    suite varchar not null,
+    success boolean not null,
+    evaluated integer not null,
+    failed varchar,
+    result_json varchar,
+    validated_at timestamp not null
+);
+create table if not exists raw.customers (
+    customer_id varchar, signup_at timestamp, segment varchar, plan varchar, region varchar,
+    account_owner varchar, email varchar, updated_at timestamp,
+    _file_id varchar, _line bigint, _ingested_at timestamp
+);
+create table if not exists raw.transactions (
+    transaction_id varchar, customer_id varchar, occurred_at timestamp, type varchar,
+    amount double, currency varchar, product varchar, channel varchar,
+    _file_id varchar, _line bigint, _ingested_at timestamp
+);
+create table if not exists raw.interactions (
+    interaction_id varchar, customer_id varchar, occurred_at timestamp, channel varchar,
+    type varchar, direction varchar, ticket_id varchar, handle_seconds double, csat double,
+    nps double, sentiment double, text varchar, topic varchar,
+    _file_id varchar, _line bigint, _ingested_at timestamp
+);
+create table if not exists scoring.churn_scores (
+    run_id varchar, scored_at timestamp, as_of date, customer_id varchar, churn_risk double,
+    score_source varchar, model_version varchar, top_drivers varchar, reasons varchar,
+    primary_dimension varchar, engagement_score double, experience_score double,
+    voice_score double, value_score double
+);
+create table if not exists scoring.runs (
+    run_id varchar primary key, scored_at timestamp, as_of date, model_version varchar,
+    customers_scored bigint, data_fingerprint varchar
+);
+"""
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process holds the warehouse for writing."""
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseBusy(
+                f"{path}: the warehouse is in use by another process (DuckDB allows one writer); "
+                "wait for the running pipeline to finish and retry"
+            ) from None
+        raise
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse; writers also make sure the pipeline's own tables exist."""
+    if read_only and not path.exists():
+        raise FileNotFoundError(
+            f"{path}: no warehouse yet; run `customer-health run` first"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = _open(path, read_only)
+    try:
+        if not read_only:
+            con.execute(SCHEMA_DDL)
+        yield con
+    finally:
+        con.close()
+
+
+def dataset_id(con: duckdb.DuckDBPyConnection) -> str:
+    """The warehouse's dataset identity; models are only used on the dataset they came from."""
+    row = con.execute("select value from raw.pipeline_meta where key = 'dataset_id'").fetchall()
+    if row:
+        return row[0][0]
+    new_id = uuid.uuid4().hex
+    con.execute("insert into raw.pipeline_meta values ('dataset_id', ?)", [new_id])
+    return new_id
