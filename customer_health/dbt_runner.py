@@ -1,0 +1,82 @@
+"""Run the dbt project in-process (dbt's programmatic runner) against one dataset's warehouse."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+
+from customer_health.config import DBT_PROJECT_DIR, Settings
+
+
+class DbtError(RuntimeError):
+    """A dbt command failed; the message lists the failing nodes and their errors."""
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    command: str
+    passed: int
+    failed: tuple[str, ...]
+
+
+def dbt_vars(settings: Settings, as_of: str | None) -> dict:
+    o = settings.options
+    return {
+        "as_of": as_of,
+        "horizon_days": o.churn.horizon_days,
+        "spine_interval_months": o.churn.spine_interval_months,
+        "band_healthy": o.bands.healthy,
+        "band_watch": o.bands.watch,
+        "band_at_risk": o.bands.at_risk,
+        "trend_stable_points": o.trend.stable_points,
+        "playbook": o.playbook,
+    }
+
+
+def _quiet_dbt_logging() -> None:
+    for name in ("dbt", "dbt.adapters", "dbt_common"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def run_dbt(settings: Settings, command: str, *, select: str | None = None,
+            exclude: str | None = None, as_of: str | None = None,
+            extra_args: tuple[str, ...] = ()) -> DbtResult:
+    """Invoke ``dbt <command>`` on the project for the dataset of ``settings``."""
+    from dbt.cli.main import dbtRunner  # heavy import: only when dbt actually runs
+
+    _quiet_dbt_logging()
+    os.environ["CUSTOMER_HEALTH_WAREHOUSE"] = str(settings.warehouse)
+    settings.dbt_target_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        command,
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(settings.dbt_target_dir),
+        "--log-path", str(settings.dbt_log_dir),
+        "--vars", json.dumps(dbt_vars(settings, as_of)),
+        "--quiet",
+        "--no-use-colors",
+        "--no-send-anonymous-usage-stats",
+        "--no-partial-parse" if command == "parse" else "--partial-parse",
+    ]
+    if select:
+        args += ["--select", select]
+    if exclude:
+        args += ["--exclude", exclude]
+    args += list(extra_args)
+    result = dbtRunner().invoke(args)
+    failed = []
+    passed = 0
+    for node in getattr(result.result, "results", None) or []:
+        status = str(getattr(node, "status", ""))
+        if status.lower() in ("error", "fail", "runtimeerr"):
+            name = getattr(getattr(node, "node", None), "name", "?")
+            failed.append(f"{name}: {(node.message or '').strip()}")
+        else:
+            passed += 1
+    if not result.success:
+        detail = "\n  ".join(failed) if failed else str(result.exception or "unknown error")
+        raise DbtError(f"dbt {command} failed:\n  {detail}")
+    return DbtResult(command, passed, tuple(failed))

@@ -1,0 +1,24 @@
+{#- Point-in-time windows: an event counts for an as-of date when it happened before the
+    cutoff (the start of the day after as_of) and inside the look-back window. -#}
+
+{% macro in_window(event_at, cutoff_at, days, offset_days=0) -%}
+    ({{ event_at }} < {{ dbt.dateadd('day', -offset_days, cutoff_at) }}
+     and {{ event_at }} >= {{ dbt.dateadd('day', -(days + offset_days), cutoff_at) }})
+{%- endmacro %}
+
+{% macro count_in_window(condition, event_at, cutoff_at, days, offset_days=0) -%}
+    sum(case when {{ condition }} and {{ in_window(event_at, cutoff_at, days, offset_days) }} then 1 else 0 end)
+{%- endmacro %}
+
+{% macro sum_in_window(value, condition, event_at, cutoff_at, days, offset_days=0) -%}
+    sum(case when {{ condition }} and {{ in_window(event_at, cutoff_at, days, offset_days) }} then {{ value }} else 0 end)
+{%- endmacro %}
+
+{% macro avg_in_window(value, condition, event_at, cutoff_at, days) -%}
+    avg(case when {{ condition }} and {{ in_window(event_at, cutoff_at, days) }} then {{ value }} end)
+{%- endmacro %}
+
+{#- Null (not observed) instead of zero when the business sends no data of that kind at all. -#}
+{% macro observed(expression, source_has_rows) -%}
+    case when {{ source_has_rows }} then {{ expression }} end
+{%- endmacro %}

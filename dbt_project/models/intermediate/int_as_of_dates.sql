@@ -1,0 +1,95 @@
+-- The as-of dates of the spine: month ends (every spine_interval_months) from the first month
+-- of data up to the scoring date, plus the scoring date itself. A date's label is observed
+-- when its whole churn horizon lies inside the data.
+with
+
+transactions as (
+
+    select * from {{ ref('stg_transactions') }}
+
+),
+
+interactions as (
+
+    select * from {{ ref('stg_interactions') }}
+
+),
+
+bounds as (
+
+    select
+        cast(min(occurred_at) as date) as first_event_date,
+        cast(max(occurred_at) as date) as last_event_date
+    from (
+        select occurred_at from transactions
+        union all
+        select occurred_at from interactions
+    ) as events
+
+),
+
+scoring_date as (
+
+    select
+        first_event_date,
+        last_event_date,
+        {% if var('as_of') -%}
+        cast('{{ var("as_of") }}' as date) as scoring_as_of
+        {%- else -%}
+        last_event_date as scoring_as_of
+        {%- endif %}
+    from bounds
+
+),
+
+month_numbers as (
+
+    {{ dbt.generate_series(600) }}
+
+),
+
+month_ends as (
+
+    select
+        cast(
+            {{ dbt.last_day(
+                dbt.dateadd('month', '(month_numbers.generated_number - 1) * ' ~ var('spine_interval_months'),
+                            dbt.date_trunc('month', 'scoring_date.first_event_date')),
+                'month') }}
+            as date
+        ) as as_of,
+        scoring_date.first_event_date,
+        scoring_date.last_event_date,
+        scoring_date.scoring_as_of
+    from month_numbers
+    cross join scoring_date
+
+),
+
+as_of_dates as (
+
+    select as_of, false as is_scoring_date, last_event_date
+    from month_ends
+    where as_of < scoring_as_of
+      -- at least one month of history before the first as-of date
+      and as_of >= {{ dbt.dateadd('day', 28, 'first_event_date') }}
+
+    union all
+
+    select scoring_as_of as as_of, true as is_scoring_date, last_event_date
+    from scoring_date
+
+),
+
+final as (
+
+    select
+        as_of,
+        cast({{ dbt.dateadd('day', 1, 'as_of') }} as {{ dbt.type_timestamp() }}) as cutoff_at,
+        is_scoring_date,
+        {{ dbt.dateadd('day', var('horizon_days'), 'as_of') }} <= last_event_date as label_observed
+    from as_of_dates
+
+)
+
+select * from final

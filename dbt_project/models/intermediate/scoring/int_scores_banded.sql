@@ -1,0 +1,65 @@
+-- The latest scoring run, turned into health scores, bands, revenue at risk and actions.
+with
+
+scores as (
+
+    select * from {{ source('scoring', 'churn_scores') }}
+
+),
+
+features as (
+
+    select * from {{ ref('fct_customer_features') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('int_customers_unified') }}
+
+),
+
+scored as (
+
+    select
+        scores.run_id,
+        scores.scored_at,
+        scores.as_of,
+        scores.customer_id,
+        scores.churn_risk,
+        cast(round(100 * (1 - scores.churn_risk)) as integer) as health_score,
+        scores.engagement_score,
+        scores.experience_score,
+        scores.voice_score,
+        scores.value_score,
+        scores.top_drivers,
+        scores.reasons,
+        scores.primary_dimension,
+        coalesce(features.revenue_12m, 0) as revenue_12m,
+        scores.score_source,
+        scores.model_version,
+        customers.segment,
+        customers.plan,
+        customers.region,
+        customers.account_owner
+    from scores
+    left join features
+        on scores.customer_id = features.customer_id
+        and scores.as_of = features.as_of
+    left join customers
+        on scores.customer_id = customers.customer_id
+
+),
+
+final as (
+
+    select
+        scored.*,
+        {{ health_band('health_score') }} as health_band,
+        {{ playbook_action('primary_dimension') }} as recommended_action,
+        round(churn_risk * greatest(revenue_12m, 0), 2) as revenue_at_risk
+    from scored
+
+)
+
+select * from final

@@ -1,0 +1,34 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['run_id', 'customer_id'],
+        incremental_strategy='delete+insert',
+        full_refresh=false
+    )
+}}
+-- Append-only: one row per customer per scoring run. Re-running a scoring run replaces its
+-- own rows (same run_id), so reruns leave the history as one run would.
+with
+
+scores as (
+
+    select * from {{ ref('int_scores_banded') }}
+
+)
+
+select
+    run_id,
+    scored_at,
+    as_of,
+    customer_id,
+    churn_risk,
+    health_score,
+    health_band,
+    engagement_score,
+    experience_score,
+    voice_score,
+    value_score,
+    revenue_at_risk,
+    score_source,
+    model_version
+from scores
