@@ -10,12 +10,16 @@
     sum(case when {{ condition }} and {{ in_window(event_at, cutoff_at, days, offset_days) }} then 1 else 0 end)
 {%- endmacro %}
 
+{#- Sums and averages go through an exact numeric type: parallel floating point sums differ in
+    the last bits from run to run, and identical data must give identical features. -#}
 {% macro sum_in_window(value, condition, event_at, cutoff_at, days, offset_days=0) -%}
-    sum(case when {{ condition }} and {{ in_window(event_at, cutoff_at, days, offset_days) }} then {{ value }} else 0 end)
+    cast(sum(case when {{ condition }} and {{ in_window(event_at, cutoff_at, days, offset_days) }}
+                  then cast({{ value }} as {{ dbt.type_numeric() }}) else 0 end) as {{ type_double() }})
 {%- endmacro %}
 
 {% macro avg_in_window(value, condition, event_at, cutoff_at, days) -%}
-    avg(case when {{ condition }} and {{ in_window(event_at, cutoff_at, days) }} then {{ value }} end)
+    cast(avg(case when {{ condition }} and {{ in_window(event_at, cutoff_at, days) }}
+                  then cast({{ value }} as {{ dbt.type_numeric() }}) end) as {{ type_double() }})
 {%- endmacro %}
 
 {#- Null (not observed) instead of zero when the business sends no data of that kind at all. -#}

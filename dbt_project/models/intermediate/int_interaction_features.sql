@@ -121,7 +121,7 @@ features as (
         {{ observed('windowed.inbound_90d', 'source_has_rows.has_rows') }} as inbound_90d,
         {{ observed(dbt.datediff('windowed.last_inbound_at', 'spine.cutoff_at', 'day'), 'source_has_rows.has_rows') }} as days_since_last_inbound,
         {{ observed('windowed.tickets_90d', 'source_has_rows.has_rows') }} as tickets_90d,
-        cast(windowed.ticket_contacts_90d as {{ dbt.type_float() }}) / nullif(windowed.contacted_tickets_90d, 0) as contacts_per_ticket_90d,
+        cast(windowed.ticket_contacts_90d as {{ type_double() }}) / nullif(windowed.contacted_tickets_90d, 0) as contacts_per_ticket_90d,
         {{ observed('windowed.repeat_contacts_90d', 'source_has_rows.has_rows') }} as repeat_contacts_90d,
         {{ observed('windowed.channel_hops_90d', 'source_has_rows.has_rows') }} as channel_hops_90d,
         windowed.avg_handle_minutes_90d,

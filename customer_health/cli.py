@@ -1,0 +1,210 @@
+"""The `customer-health` command: run the pipeline, read the at-risk list, check status, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from customer_health.config import ConfigError, Settings, load_settings
+
+QUIET_LOGGERS = ("great_expectations", "dbt", "lightgbm", "airflow", "py4j", "urllib3", "filelock")
+
+
+def _configure_logging(verbose: bool) -> None:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger("customer_health").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _console():
+    from rich.console import Console
+    # Piped output (CI logs, files) gets a wide page instead of rich's 80 columns.
+    width = None if sys.stdout.isatty() else 160
+    return Console(highlight=False, width=width)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, home=args.home, landing=args.landing,
+                         warehouse=args.warehouse)
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from customer_health.demo import generate_demo_data
+
+    out = Path(args.out)
+    truth = Path(args.truth) if args.truth else out.parent / "truth"
+    console = _console()
+    with console.status(f"Simulating {args.customers:,} customers over {args.months} months"):
+        started = time.perf_counter()
+        summary = generate_demo_data(out, truth, customers=args.customers, months=args.months,
+                                     seed=args.seed)
+    console.print(
+        f"Wrote {sum(summary.files.values())} landing files to {out} "
+        f"({', '.join(f'{v:,} {k}' for k, v in summary.rows.items())}) "
+        f"in {time.perf_counter() - started:.1f}s")
+    console.print(
+        f"Ground truth for {summary.cutoff}: {summary.active_at_cutoff:,} active customers, "
+        f"{summary.churn_rate:.1%} churn within the horizon, oracle AUC {summary.oracle_auc:.3f} "
+        f"-> {truth} (the pipeline never reads it)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from customer_health.report import print_run
+
+    settings = _settings(args)
+    console = _console()
+    print_run(console, settings, as_of=args.as_of)
+    _print_at_risk(console, settings, _filter_from(args, settings))
+    return 0
+
+
+def cmd_step(args: argparse.Namespace) -> int:
+    from customer_health import report
+
+    settings = _settings(args)
+    getattr(report, f"print_{args.command}")(_console(), settings, **(
+        {"as_of": args.as_of} if args.command == "features" else {}))
+    return 0
+
+
+def _filter_from(args: argparse.Namespace, settings: Settings):
+    from customer_health.reads import AtRiskFilter
+
+    bands = tuple(getattr(args, "band", None) or settings.options.at_risk.bands)
+    return AtRiskFilter(bands=bands, segment=getattr(args, "segment", None),
+                        owner=getattr(args, "owner", None),
+                        top=getattr(args, "top", None) or settings.options.at_risk.top)
+
+
+def _print_at_risk(console, settings: Settings, flt) -> None:
+    from customer_health.reads import at_risk
+    from customer_health.report import at_risk_table
+
+    frame = at_risk(settings, flt)
+    console.print(at_risk_table(frame, flt))
+
+
+def cmd_at_risk(args: argparse.Namespace) -> int:
+    from customer_health.reads import at_risk
+
+    settings = _settings(args)
+    flt = _filter_from(args, settings)
+    if args.format == "table":
+        _print_at_risk(_console(), settings, flt)
+        return 0
+    frame = at_risk(settings, flt)
+    if args.format == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        frame["as_of"] = frame["as_of"].astype(str)
+        json.dump(frame.to_dict(orient="records"), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from customer_health.report import print_status
+
+    print_status(_console(), _settings(args))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from customer_health.evaluate import evaluate_against_truth
+    from customer_health.report import print_evaluation
+
+    settings = _settings(args)
+    result = evaluate_against_truth(settings, Path(args.truth))
+    print_evaluation(_console(), result)
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+def _dataset_flags() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("dataset")
+    g.add_argument("--config", help="configuration YAML (default: customer_health.yml)")
+    g.add_argument("--home", help="folder holding everything of one dataset")
+    g.add_argument("--landing", help="landing folder with customers/, transactions/, interactions/")
+    g.add_argument("--warehouse", help="DuckDB warehouse file (its folder becomes the home)")
+    g.add_argument("-v", "--verbose", action="store_true", help="log each step's details")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _dataset_flags()
+    parser = argparse.ArgumentParser(
+        prog="customer-health",
+        description="Churn-risk and health scores from customer interactions and transactions.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo-data", parents=[common], help="write simulated landing files")
+    p.add_argument("--customers", type=int, default=5000)
+    p.add_argument("--months", type=int, default=18)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", required=True, help="landing folder to write")
+    p.add_argument("--truth", help="folder for the ground truth (default: beside --out)")
+    p.set_defaults(func=cmd_demo_data)
+
+    def at_risk_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--top", type=int, help="how many customers (default from config)")
+        p.add_argument("--segment", help="only this segment")
+        p.add_argument("--owner", help="only this account owner")
+        p.add_argument("--band", action="append",
+                       choices=["critical", "at_risk", "watch", "healthy"],
+                       help="bands to list (repeatable; default critical and at_risk)")
+
+    p = sub.add_parser("run", parents=[common], help="ingest, build features, score, publish")
+    p.add_argument("--as-of", help="score as of this date (default: date of the latest event)")
+    at_risk_flags(p)
+    p.set_defaults(func=cmd_run)
+
+    for name, text in (("ingest", "load new landing files"),
+                       ("features", "build the dbt feature marts"),
+                       ("score", "train or reuse the model and score"),
+                       ("publish", "build the marts users read and export Parquet")):
+        p = sub.add_parser(name, parents=[common], help=text)
+        if name == "features":
+            p.add_argument("--as-of", help="score as of this date")
+        p.set_defaults(func=cmd_step)
+
+    p = sub.add_parser("at-risk", parents=[common], help="the ranked at-risk list")
+    at_risk_flags(p)
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=cmd_at_risk)
+
+    p = sub.add_parser("status", parents=[common], help="last run, ledger, quarantine, model")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("evaluate", parents=[common],
+                       help="AUC of the scores against a demo ground truth")
+    p.add_argument("--truth", required=True, help="folder written by demo-data --truth")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    from customer_health.errors import USER_ERRORS
+
+    try:
+        return args.func(args)
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

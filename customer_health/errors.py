@@ -1,0 +1,12 @@
+"""Errors a user can act on: the CLI prints their message instead of a traceback."""
+
+from __future__ import annotations
+
+from customer_health.config import ConfigError
+from customer_health.dbt_runner import DbtError
+from customer_health.pipeline import NoDataError
+from customer_health.warehouse import WarehouseBusy
+from ml.errors import InsufficientData, ModelNotFound
+
+USER_ERRORS = (ConfigError, DbtError, NoDataError, WarehouseBusy, InsufficientData,
+               ModelNotFound, FileNotFoundError)

@@ -1,0 +1,43 @@
+"""Compare the published churn risk with a demo ground truth: model AUC beside the oracle AUC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from customer_health.config import Settings
+from customer_health.reads import current_scores
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    customers: int
+    churn_rate: float
+    model_auc: float
+    oracle_auc: float
+
+    @property
+    def gap(self) -> float:
+        return self.oracle_auc - self.model_auc
+
+
+def evaluate_against_truth(settings: Settings, truth_dir: Path) -> Evaluation:
+    """AUC of churn_risk and of the true probabilities on the customers both know."""
+    truth_file = truth_dir / "ground_truth.csv"
+    if not truth_file.exists():
+        raise FileNotFoundError(f"{truth_file}: no ground truth here; write it with demo-data")
+    truth = pd.read_csv(truth_file, dtype={"customer_id": str})
+    joined = truth.merge(current_scores(settings), on="customer_id", how="inner")
+    if joined.empty or joined["churned"].nunique() < 2:
+        raise FileNotFoundError(
+            f"{truth_file}: no scored customer with both outcomes in the truth; "
+            "were the scores built from this demo data?")
+    return Evaluation(
+        customers=len(joined),
+        churn_rate=float(joined["churned"].mean()),
+        model_auc=float(roc_auc_score(joined["churned"], joined["churn_risk"])),
+        oracle_auc=float(roc_auc_score(joined["churned"], joined["true_churn_probability"])),
+    )

@@ -1,0 +1,171 @@
+"""The pipeline's steps, each one function a DAG task or the CLI can call: ingest, features,
+score, publish. Every step is idempotent: running it twice leaves the state of one run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import partial
+from typing import Callable
+
+import pandas as pd
+
+from customer_health.config import EXPECTATIONS_DIR, Settings
+from customer_health.dbt_runner import DbtResult, run_dbt
+from customer_health.ingest import FileOutcome, IngestReport, ingest_landing
+from customer_health.ingest.contracts import ENTITIES
+from customer_health.warehouse import connect, dataset_id
+
+log = logging.getLogger(__name__)
+
+SCORE_COLUMNS = [
+    "run_id", "scored_at", "as_of", "customer_id", "churn_risk", "score_source", "model_version",
+    "top_drivers", "reasons", "primary_dimension", "engagement_score", "experience_score",
+    "voice_score", "value_score",
+]
+
+
+class NoDataError(RuntimeError):
+    """The warehouse holds nothing to build features or scores from."""
+
+
+@dataclass
+class ScoreSummary:
+    run_id: str
+    as_of: str
+    model_version: str
+    model_reused: bool
+    customers_scored: int
+    metrics: dict = field(default_factory=dict)
+    unused_features: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PublishSummary:
+    dbt: DbtResult
+    exported: list[str]
+    customers: int
+    bands: dict[str, int]
+
+
+def ingest_step(settings: Settings,
+                progress: Callable[[FileOutcome | None], None] | None = None) -> IngestReport:
+    """Load the new landing files of the dataset, each batch gated by its GX suite."""
+    from customer_health.validation import validate_batch
+
+    validator = partial(validate_batch, suites_dir=EXPECTATIONS_DIR)
+    with connect(settings.warehouse) as con:
+        dataset_id(con)
+        return ingest_landing(con, settings.landing, validator=validator, progress=progress)
+
+
+def loaded_entities(settings: Settings) -> dict[str, int]:
+    """Rows loaded per entity: what the pipeline has to work with."""
+    with connect(settings.warehouse) as con:
+        return {e: con.execute(f"select count(*) from raw.{e}").fetchall()[0][0] for e in ENTITIES}
+
+
+def features_step(settings: Settings, as_of: str | None = None) -> DbtResult:
+    """Build staging, intermediate and feature marts with dbt (tests included)."""
+    counts = loaded_entities(settings)
+    if counts["transactions"] == 0 and counts["interactions"] == 0:
+        raise NoDataError(
+            f"{settings.warehouse}: no transactions and no interactions loaded yet; put files "
+            f"under {settings.landing}/transactions or /interactions and run ingest"
+        )
+    return run_dbt(settings, "build", exclude="tag:scores", as_of=as_of)
+
+
+def _ledger_fingerprint(con) -> str:
+    rows = con.execute(
+        "select file_id from raw.ingest_ledger where status in ('loaded', 'partial') order by 1"
+    ).fetchall()
+    return hashlib.sha256("\n".join(r[0] for r in rows).encode()).hexdigest()
+
+
+def _read_features(con) -> pd.DataFrame:
+    frame = con.execute(
+        "select * from main.fct_customer_features order by customer_id, as_of").df()
+    return frame.rename(columns={"is_eligible": "eligible"})
+
+
+def _score_rows(scored: pd.DataFrame, run_id: str, scored_at: datetime) -> pd.DataFrame:
+    drivers = scored["top_drivers"]
+    out = pd.DataFrame({
+        "run_id": run_id,
+        "scored_at": scored_at,
+        "as_of": pd.to_datetime(scored["as_of"]).dt.date,
+        "customer_id": scored["customer_id"].astype(str),
+        "churn_risk": scored["churn_risk"].astype(float),
+        "score_source": "model",
+        "model_version": scored["model_version"],
+        "top_drivers": [json.dumps(d, default=float) for d in drivers],
+        "reasons": scored["reasons"],
+        "primary_dimension": [d[0]["dimension"] if d else None for d in drivers],
+        "engagement_score": scored["engagement_score"],
+        "experience_score": scored["experience_score"],
+        "voice_score": scored["voice_score"],
+        "value_score": scored["value_score"],
+    })
+    return out[SCORE_COLUMNS]
+
+
+def score_step(settings: Settings) -> ScoreSummary:
+    """Train (or reuse) the churn model of this dataset and score the customers active at as-of."""
+    from ml.predict import score
+    from ml.registry import ensure_model
+
+    m = settings.options.model
+    with connect(settings.warehouse) as con:
+        ds = dataset_id(con)
+        frame = _read_features(con)
+        ledger = _ledger_fingerprint(con)
+    if frame.empty:
+        raise NoDataError("the feature mart is empty; run the features step first")
+    model, reused = ensure_model(
+        settings.models_dir, frame, dataset_id=ds,
+        params={"seed": m.seed, **m.params}, num_threads=m.num_threads,
+        min_rows=m.min_labelled_rows, min_positives=m.min_positives, min_cutoffs=m.min_cutoffs,
+    )
+    current = frame[frame["is_scoring_date"] & frame["eligible"]]
+    as_of = pd.Timestamp(frame.loc[frame["is_scoring_date"], "as_of"].iloc[0]).date().isoformat()
+    scored = score(model, current)
+    run_id = hashlib.sha256(f"{model.version}|{as_of}|{ledger}".encode()).hexdigest()[:16]
+
+    with connect(settings.warehouse) as con:
+        con.begin()
+        earlier = con.execute("select scored_at from scoring.runs where run_id = ?",
+                              [run_id]).fetchall()
+        scored_at = earlier[0][0] if earlier else datetime.now(timezone.utc).replace(tzinfo=None)
+        rows = _score_rows(scored, run_id, scored_at)
+        con.execute("delete from scoring.churn_scores")
+        con.register("_scores", rows)
+        con.execute("insert into scoring.churn_scores by name select * from _scores")
+        con.unregister("_scores")
+        con.execute("delete from scoring.runs where run_id = ?", [run_id])
+        con.execute("insert into scoring.runs values (?, ?, ?, ?, ?, ?)",
+                    [run_id, scored_at, as_of, model.version, len(rows), model.data_fingerprint])
+        con.commit()
+    return ScoreSummary(run_id, as_of, model.version, reused, len(rows), dict(model.metrics),
+                        list(model.unused_features))
+
+
+def publish_step(settings: Settings) -> PublishSummary:
+    """Build the marts users read (customer_health, history, at-risk list) and export Parquet."""
+    result = run_dbt(settings, "build", select="tag:scores")
+    settings.exports_dir.mkdir(parents=True, exist_ok=True)
+    exported = []
+    with connect(settings.warehouse) as con:
+        for table in ("customer_health", "customer_health_history"):
+            target = settings.exports_dir / f"{table}.parquet"
+            tmp = target.with_suffix(".parquet.tmp")
+            quoted = str(tmp).replace("'", "''")
+            con.execute(f"copy main.{table} to '{quoted}' (format parquet)")
+            tmp.replace(target)
+            exported.append(str(target))
+        bands = dict(con.execute(
+            "select health_band, count(*) from main.customer_health group by 1").fetchall())
+    return PublishSummary(result, exported, sum(bands.values()), bands)

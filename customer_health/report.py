@@ -1,0 +1,168 @@
+"""What the CLI shows people: step progress, summaries and the at-risk list as rich tables."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from customer_health import pipeline, reads
+from customer_health.config import Settings
+from customer_health.evaluate import Evaluation
+from customer_health.ingest.contracts import ENTITIES
+
+BAND_STYLE = {"critical": "bold red", "at_risk": "red", "watch": "yellow", "healthy": "green"}
+ENTITY_FEATURES = {
+    "interactions": "engagement, support-experience and voice-of-customer features",
+    "transactions": "purchase, spend, refund and cancellation features",
+}
+
+
+def _money(value: float) -> str:
+    return f"{value:,.0f}" if pd.notna(value) else "-"
+
+
+def print_ingest(console: Console, settings: Settings) -> None:
+    seen = {"files": 0}
+
+    def tick(_outcome) -> None:
+        seen["files"] += 1
+        status.update(f"Ingesting landing files ({seen['files']} checked)")
+
+    with console.status("Ingesting landing files") as status:
+        report = pipeline.ingest_step(settings, progress=tick)
+    loaded, quarantined = report.total("loaded"), report.total("quarantined")
+    console.print(f"[bold]Ingest[/]: {len(report.outcomes)} new file(s), {report.skipped} already "
+                  f"loaded; {loaded:,} rows loaded, {quarantined:,} quarantined")
+    for outcome in report.failed:
+        console.print(f"  [red]{outcome.status}[/] {outcome.path}: {outcome.reason}")
+    for outcome in report.outcomes:
+        if outcome.status == "partial":
+            console.print(f"  [yellow]partial[/] {outcome.path}: {outcome.quarantined:,} of "
+                          f"{outcome.rows_in:,} rows quarantined (see `customer-health status`)")
+    _print_unusable(console, settings, report.missing_entities)
+
+
+def _print_unusable(console: Console, settings: Settings, missing: list[str]) -> None:
+    counts = pipeline.loaded_entities(settings)
+    for entity in ENTITIES:
+        if counts[entity] == 0 and entity in ENTITY_FEATURES:
+            why = "no folder" if entity in missing else "no rows loaded"
+            console.print(f"  [yellow]note[/] no {entity} ({why} in {settings.landing}): "
+                          f"{ENTITY_FEATURES[entity]} cannot be used")
+
+
+def print_features(console: Console, settings: Settings, as_of: str | None = None) -> None:
+    with console.status("Building features with dbt (staging -> intermediate -> marts)"):
+        result = pipeline.features_step(settings, as_of=as_of)
+    console.print(f"[bold]Features[/]: dbt build passed {result.passed} models and tests")
+
+
+def print_score(console: Console, settings: Settings) -> None:
+    with console.status("Training the churn model and scoring customers"):
+        summary = pipeline.score_step(settings)
+    how = "reused" if summary.model_reused else "trained"
+    m = summary.metrics
+    console.print(
+        f"[bold]Score[/]: model {summary.model_version} {how} "
+        f"(validation ROC AUC {m.get('roc_auc', float('nan')):.3f}, "
+        f"PR AUC {m.get('pr_auc', float('nan')):.3f}, Brier {m.get('brier', float('nan')):.3f}, "
+        f"top-10% lift {m.get('lift_top10') or float('nan'):.1f}); "
+        f"{summary.customers_scored:,} customers scored as of {summary.as_of}")
+    if summary.unused_features:
+        console.print(f"  [yellow]note[/] features without data, not used: "
+                      f"{', '.join(summary.unused_features)}")
+
+
+def print_publish(console: Console, settings: Settings) -> None:
+    with console.status("Publishing customer_health, history and the at-risk list"):
+        summary = pipeline.publish_step(settings)
+    bands = ", ".join(f"{summary.bands.get(b, 0):,} {b}" for b in BAND_STYLE)
+    console.print(f"[bold]Publish[/]: {summary.customers:,} customers ({bands}); "
+                  f"Parquet exports in {settings.exports_dir}")
+
+
+def print_run(console: Console, settings: Settings, as_of: str | None = None) -> None:
+    console.print(f"Dataset home: {settings.home}")
+    print_ingest(console, settings)
+    print_features(console, settings, as_of=as_of)
+    print_score(console, settings)
+    print_publish(console, settings)
+
+
+def at_risk_table(frame: pd.DataFrame, flt: reads.AtRiskFilter) -> Table:
+    as_of = frame["as_of"].iloc[0] if not frame.empty else None
+    title = f"At-risk customers ({', '.join(flt.bands)}), ranked by revenue at risk"
+    if as_of is not None:
+        title += f", as of {pd.Timestamp(as_of).date()}"
+    table = Table(title=title, show_lines=False, expand=False)
+    for name, kw in (("#", {"justify": "right"}), ("customer", {}), ("band", {}),
+                     ("health", {"justify": "right"}), ("risk", {"justify": "right"}),
+                     ("revenue at risk", {"justify": "right"}), ("why", {"max_width": 60}),
+                     ("recommended action", {"max_width": 40}), ("segment", {}), ("owner", {})):
+        table.add_column(name, **kw)
+    for row in frame.itertuples(index=False):
+        table.add_row(str(row.rank), row.customer_id,
+                      f"[{BAND_STYLE.get(row.health_band, '')}]{row.health_band}[/]",
+                      str(row.health_score), f"{row.churn_risk:.0%}", _money(row.revenue_at_risk),
+                      row.reasons or "", row.recommended_action or "", row.segment or "",
+                      row.account_owner or "")
+    if frame.empty:
+        table.caption = "No customer in these bands."
+    return table
+
+
+def _frame_table(title: str, frame: pd.DataFrame) -> Table:
+    table = Table(title=title)
+    for col in frame.columns:
+        table.add_column(str(col), justify="right" if pd.api.types.is_numeric_dtype(frame[col]) else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[f"{v:,}" if isinstance(v, (int,)) else str(v) for v in row])
+    return table
+
+
+def print_status(console: Console, settings: Settings) -> None:
+    from ml.registry import list_versions, read_card
+
+    console.print(f"Dataset home: {settings.home}\nWarehouse: {settings.warehouse}")
+    run = reads.last_run(settings)
+    if run:
+        console.print(f"Last scoring run {run['run_id']} at {run['scored_at']:%Y-%m-%d %H:%M} UTC: "
+                      f"{run['customers_scored']:,} customers as of {run['as_of']}, "
+                      f"model {run['model_version']}")
+    else:
+        console.print("No scoring run yet.")
+    console.print(_frame_table("Ingest ledger", reads.ledger_summary(settings)))
+    quarantine = reads.quarantine_summary(settings)
+    if not quarantine.empty:
+        console.print(_frame_table("Quarantined rows by rule", quarantine))
+    failed = reads.failed_files(settings)
+    if not failed.empty:
+        console.print(_frame_table("Files not loaded", failed))
+    rows = reads.entity_rows(settings)
+    for entity, features in ENTITY_FEATURES.items():
+        if rows[entity] == 0:
+            console.print(f"[yellow]note[/] no {entity} loaded: {features} cannot be used")
+    if run:
+        console.print(_frame_table("Customers by band", reads.band_counts(settings)))
+        card = read_card(settings.models_dir, run["model_version"])
+        metrics = {k: v for k, v in card.get("metrics", {}).items() if isinstance(v, (int, float))}
+        console.print(f"Model {run['model_version']} of {len(list_versions(settings.models_dir))} "
+                      f"in {settings.models_dir}: " + json.dumps(
+                          {k: round(v, 4) for k, v in metrics.items()}))
+        if card.get("unused_features"):
+            console.print(f"[yellow]note[/] features without data: {', '.join(card['unused_features'])}")
+
+
+def print_evaluation(console: Console, result: Evaluation) -> None:
+    table = Table(title="Scores against the demo ground truth")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("customers compared", f"{result.customers:,}")
+    table.add_row("churn rate within the horizon", f"{result.churn_rate:.1%}")
+    table.add_row("model ROC AUC (churn_risk)", f"{result.model_auc:.3f}")
+    table.add_row("oracle ROC AUC (true probability)", f"{result.oracle_auc:.3f}")
+    table.add_row("gap to the oracle", f"{result.gap:.3f}")
+    console.print(table)
