@@ -105,7 +105,8 @@ def check_rows(frame: pd.DataFrame, contract: Contract, now: datetime | None = N
         low, high = contract.ranges.get(col, (-np.inf, np.inf))
         outside = (typed[col] < low) | (typed[col] > high) | np.isinf(typed[col])
         problems.add(outside, "out_of_range",
-                     f"{col} " + typed[col].astype("string").fillna("") + f" outside {low:g}..{high:g}")
+                     f"{col} " + _as_text(frame[col].astype("string")).fillna("")
+                     + f" outside {low:g}..{high:g}")
 
     for col, allowed in contract.enums.items():
         value = typed[col].str.lower()

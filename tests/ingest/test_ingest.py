@@ -1,0 +1,181 @@
+"""Ingest: every landing row is loaded or quarantined with its reason, each file exactly once."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from customer_health.config import EXPECTATIONS_DIR
+from customer_health.ingest import ingest_landing
+from customer_health.validation import validate_batch
+from customer_health.warehouse import connect
+from tests.conftest import write
+
+VALIDATE = partial(validate_batch, suites_dir=EXPECTATIONS_DIR)
+
+GOOD_TX = """transaction_id,customer_id,occurred_at,type,amount,currency
+t1,c1,2025-01-01T10:00:00,purchase,10.5,USD
+t2,c1,2025-01-02T10:00:00Z,refund,-5,USD
+t3,c2,2025-01-03 08:00:00+00:00,subscription_payment,20,EUR
+"""
+
+
+def ingest(tmp_path: Path, landing: Path):
+    with connect(tmp_path / "wh.duckdb") as con:
+        report = ingest_landing(con, landing, validator=VALIDATE)
+        tables = {name: con.execute(f"select * from raw.{name}").df()
+                  for name in ("transactions", "interactions", "customers", "quarantine",
+                               "ingest_ledger", "validation_results")}
+    return report, tables
+
+
+def test_same_file_twice_loads_once(tmp_path, landing):
+    write(landing / "transactions" / "day1.csv", GOOD_TX)
+    first, tables = ingest(tmp_path, landing)
+    assert first.total("loaded") == 3
+    second, tables = ingest(tmp_path, landing)
+    assert second.outcomes == [] and second.skipped == 1
+    # the same content under another name is recognised and not loaded again
+    write(landing / "transactions" / "day1_resent.csv", GOOD_TX)
+    third, tables = ingest(tmp_path, landing)
+    assert [o.status for o in third.outcomes] == ["duplicate"]
+    assert "day1.csv" in third.outcomes[0].reason
+    assert len(tables["transactions"]) == 3
+
+
+def test_broken_rows_are_quarantined_with_file_line_and_rule(tmp_path, landing):
+    write(landing / "transactions" / "mixed.csv", GOOD_TX + (
+        "t4,,2025-01-04,purchase,1,USD\n"           # line 5: missing customer
+        "t5,c3,yesterday,purchase,1,USD\n"           # line 6: bad timestamp
+        "t6,c3,2025-01-05,purchase,ten,USD\n"        # line 7: bad number
+        "t1,c1,2025-01-01T10:00:00,purchase,10.5,USD\n"  # line 8: repeats t1
+    ))
+    report, tables = ingest(tmp_path, landing)
+    (outcome,) = report.outcomes
+    assert (outcome.status, outcome.rows_in, outcome.loaded, outcome.quarantined) == ("partial", 7, 3, 4)
+    q = tables["quarantine"].set_index("line")
+    assert q.loc[5, "rule"] == "missing_value" and "customer_id is empty" in q.loc[5, "reason"]
+    assert q.loc[6, "rule"] == "bad_timestamp" and "'yesterday'" in q.loc[6, "reason"]
+    assert q.loc[7, "rule"] == "bad_number" and "amount 'ten'" in q.loc[7, "reason"]
+    assert q.loc[8, "rule"] == "duplicate_id" and "repeats line 2" in q.loc[8, "reason"]
+    assert set(q["path"]) == {"transactions/mixed.csv"}
+    ledger = tables["ingest_ledger"].iloc[0]
+    assert ledger.rows_in == ledger.rows_loaded + ledger.rows_quarantined
+    # the quarantined record keeps the original values: nothing is lost
+    assert json.loads(q.loc[6, "record"])["occurred_at"] == "yesterday"
+
+
+def test_out_of_range_scores_are_quarantined(tmp_path, landing):
+    write(landing / "interactions" / "i.jsonl", "\n".join(json.dumps(r) for r in [
+        {"interaction_id": "i1", "customer_id": "c1", "occurred_at": "2025-01-01", "csat": 4},
+        {"interaction_id": "i2", "customer_id": "c1", "occurred_at": "2025-01-01", "csat": 9},
+        {"interaction_id": "i3", "customer_id": "c1", "occurred_at": "2025-01-01", "sentiment": -3},
+    ]))
+    report, tables = ingest(tmp_path, landing)
+    assert report.total("loaded") == 1 and report.total("quarantined") == 2
+    reasons = tables["quarantine"].set_index("line")["reason"]
+    assert re.search(r"csat 9(\.0)? outside 1\.\.5", reasons[2])
+    assert re.search(r"sentiment -3(\.0)? outside -1\.\.1", reasons[3])
+
+
+def test_unreadable_file_fails_and_the_others_load(tmp_path, landing):
+    (landing / "transactions" / "broken.csv.gz").write_bytes(b"this is not gzip")
+    (landing / "transactions" / "broken.parquet").write_bytes(b"PAR1 truncated")
+    write(landing / "transactions" / "good.csv", GOOD_TX)
+    report, tables = ingest(tmp_path, landing)
+    status = {o.path: o for o in report.outcomes}
+    assert status["transactions/broken.csv.gz"].status == "failed"
+    assert "gzip" in status["transactions/broken.csv.gz"].reason
+    assert status["transactions/broken.parquet"].status == "failed"
+    assert "Parquet" in status["transactions/broken.parquet"].reason
+    assert status["transactions/good.csv"].loaded == 3
+    assert set(tables["ingest_ledger"]["status"]) == {"failed", "loaded"}
+
+
+def test_missing_required_column_fails_the_file_with_its_name(tmp_path, landing):
+    write(landing / "transactions" / "nokey.csv", "transaction_id,occurred_at\nt1,2025-01-01\n")
+    report, _ = ingest(tmp_path, landing)
+    (outcome,) = report.outcomes
+    assert outcome.status == "failed" and "customer_id" in outcome.reason
+
+
+def test_duplicate_ids_across_files_load_once(tmp_path, landing):
+    write(landing / "transactions" / "a.csv", GOOD_TX)
+    write(landing / "transactions" / "b.csv",
+          "transaction_id,customer_id,occurred_at,type,amount,currency\n"
+          "t2,c1,2025-01-02T10:00:00Z,refund,-5,USD\nt9,c9,2025-02-01,purchase,3,USD\n")
+    report, tables = ingest(tmp_path, landing)
+    assert sorted(tables["transactions"]["transaction_id"]) == ["t1", "t2", "t3", "t9"]
+    dup = tables["quarantine"].iloc[0]
+    assert dup.rule == "duplicate_id" and "already loaded from transactions/a.csv line 3" in dup.reason
+
+
+def test_every_format_loads_and_extra_columns_are_not_fatal(tmp_path, landing):
+    frame = pd.DataFrame({
+        "interaction_id": ["p1", "p2"], "customer_id": ["c1", "c2"],
+        "occurred_at": pd.to_datetime(["2025-03-01 10:00", "2025-03-02 11:00"]),
+        "channel": ["chat", "carrier pigeon"], "type": ["support_ticket", "login"],
+        "csat": [4.0, None], "brand_new_column": ["x", "y"],
+    })
+    frame.to_parquet(landing / "interactions" / "i.parquet", index=False)
+    (landing / "transactions" / "t.csv.gz").write_bytes(gzip.compress(GOOD_TX.encode(), mtime=0))
+    write(landing / "customers" / "c.jsonl",
+          '{"customer_id": "c1", "signup_at": "2024-05-01", "segment": "smb", "shoe_size": 9}\n')
+    report, tables = ingest(tmp_path, landing)
+    assert {o.path: o.status for o in report.outcomes} == {
+        "customers/c.jsonl": "loaded", "interactions/i.parquet": "loaded",
+        "transactions/t.csv.gz": "loaded"}
+    # an unknown channel is kept as "other", as the input contract says
+    assert sorted(tables["interactions"]["channel"]) == ["chat", "other"]
+    assert "brand_new_column" in tables["ingest_ledger"].set_index("path").loc[
+        "interactions/i.parquet", "extra_columns"]
+
+
+def test_jsonl_with_one_broken_line_quarantines_that_line(tmp_path, landing):
+    write(landing / "customers" / "c.jsonl",
+          '{"customer_id": "c1", "signup_at": "2024-05-01"}\n{"customer_id": "c2", "signup_at\n'
+          '{"customer_id": "c3", "signup_at": "2024-06-01"}\n')
+    report, tables = ingest(tmp_path, landing)
+    (outcome,) = report.outcomes
+    assert (outcome.rows_in, outcome.loaded, outcome.quarantined) == (3, 2, 1)
+    q = tables["quarantine"].iloc[0]
+    assert q.line == 2 and q.rule == "unparsable_record" and "not valid JSON" in q.reason
+
+
+def test_batch_failing_its_expectation_suite_is_rejected_not_loaded(tmp_path, landing):
+    rows = "\n".join(f"t{i},c1,2025-01-01,purchase,1,dollars" for i in range(20))
+    write(landing / "transactions" / "bad_currency.csv",
+          "transaction_id,customer_id,occurred_at,type,amount,currency\n" + rows + "\n")
+    write(landing / "transactions" / "good.csv", GOOD_TX.replace("t1", "g1").replace("t2", "g2").replace("t3", "g3"))
+    report, tables = ingest(tmp_path, landing)
+    status = {o.path: o for o in report.outcomes}
+    rejected = status["transactions/bad_currency.csv"]
+    assert (rejected.status, rejected.loaded, rejected.quarantined) == ("rejected", 0, 20)
+    assert "currency" in rejected.reason
+    assert status["transactions/good.csv"].loaded == 3
+    results = tables["validation_results"].set_index("success")
+    assert len(tables["validation_results"]) == 2 and not results.loc[False].empty
+    assert set(tables["quarantine"]["rule"]) == {"failed_validation"}
+
+
+def test_header_only_and_unknown_file_types_are_recorded(tmp_path, landing):
+    write(landing / "transactions" / "header.csv", "transaction_id,customer_id,occurred_at\n")
+    write(landing / "transactions" / "notes.txt", "hello")
+    report, _ = ingest(tmp_path, landing)
+    status = {o.path: o for o in report.outcomes}
+    assert status["transactions/header.csv"].status == "empty"
+    assert status["transactions/notes.txt"].status == "failed"
+    assert "unknown file type" in status["transactions/notes.txt"].reason
+
+
+def test_missing_entity_folder_is_reported(tmp_path):
+    root = tmp_path / "landing"
+    write(root / "transactions" / "t.csv", GOOD_TX)
+    report, _ = ingest(tmp_path, root)
+    assert report.missing_entities == ["customers", "interactions"]
