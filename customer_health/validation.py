@@ -93,9 +93,10 @@ class _LoadedSuite:
 
 _lock = threading.Lock()
 _gx_lock = threading.Lock()
+_validate_lock = threading.Lock()
 _gx_ready = False
 _runtime: dict[str, Any] = {}       # entity -> GX batch definition, plus the context itself
-_suites: dict[tuple[Path, int, int], _LoadedSuite] = {}     # (path, mtime_ns, size) -> suite
+_suites: dict[Path, tuple[tuple[int, int], _LoadedSuite]] = {}  # path -> (mtime_ns, size), suite
 
 
 def validate_batch(entity: str, frame: pd.DataFrame, suites_dir: Path) -> BatchValidation:
@@ -106,9 +107,12 @@ def validate_batch(entity: str, frame: pd.DataFrame, suites_dir: Path) -> BatchV
     latest = datetime.now(timezone.utc).replace(tzinfo=None) + loaded.future_slack
     # What ValidationDefinition.run does, minus storing the result in the context. Batch.validate
     # would load (and fingerprint-hash) the whole frame a second time: about 0.5 s per 1M rows.
-    validator = validator_class(batch_definition=batch_definition,
-                                batch_parameters={"dataframe": view}, result_format=RESULT_FORMAT)
-    result = validator.validate_expectation_suite(loaded.suite, {LATEST_PARAMETER: latest})
+    # GX keys the loaded batch by asset, so two batches must not be validated at the same time.
+    with _validate_lock:
+        validator = validator_class(batch_definition=batch_definition,
+                                    batch_parameters={"dataframe": view},
+                                    result_format=RESULT_FORMAT)
+        result = validator.validate_expectation_suite(loaded.suite, {LATEST_PARAMETER: latest})
     return _summarise(result, loaded.personal)
 
 
@@ -132,10 +136,11 @@ def _load(entity: str, suites_dir: Path) -> _LoadedSuite:
         stat = path.stat()
     except OSError as exc:
         raise SuiteError(f"{path}: suite file not found or unreadable ({exc.strerror})") from exc
-    key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
-    if key not in _suites:
-        _suites[key] = _parse_suite(path, entity)
-    return _suites[key]
+    stamp, cached = _suites.get(path.resolve(), (None, None))
+    if cached is None or stamp != (stat.st_mtime_ns, stat.st_size):
+        cached = _parse_suite(path, entity)
+        _suites[path.resolve()] = ((stat.st_mtime_ns, stat.st_size), cached)
+    return cached
 
 
 def _read_json(path: Path) -> dict:
