@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -29,13 +30,15 @@ class _Problems:
         self.rule = pd.Series(pd.NA, index=index, dtype="object")
         self.reason = pd.Series("", index=index, dtype="object")
 
-    def add(self, mask: pd.Series, rule: str, reasons: pd.Series | str) -> None:
+    def add(self, mask: pd.Series, rule: str,
+            reasons: str | Callable[[pd.Series], pd.Series]) -> None:
+        """Record ``rule`` for the rows of ``mask``; ``reasons`` may build texts for those rows only."""
         mask = mask.fillna(False).astype(bool)
         if not mask.any():
             return
         first = mask & self.rule.isna()
         self.rule[first] = rule
-        text = reasons[mask] if isinstance(reasons, pd.Series) else reasons
+        text = reasons if isinstance(reasons, str) else reasons(mask)
         sep = np.where(self.reason[mask] == "", "", "; ")
         self.reason[mask] = self.reason[mask] + sep + text
 
@@ -47,6 +50,13 @@ class _Problems:
 def _as_text(series: pd.Series) -> pd.Series:
     text = series.astype("string").str.strip()
     return text.mask(text == "", pd.NA)
+
+
+def _given(series: pd.Series) -> pd.Series:
+    """True where the source sent a value (typed columns need no text conversion)."""
+    if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
+        return _as_text(series).notna()
+    return series.notna()
 
 
 def _quote(values: pd.Series) -> pd.Series:
@@ -90,22 +100,21 @@ def check_rows(frame: pd.DataFrame, contract: Contract, now: datetime | None = N
 
     for col in contract.timestamps:
         typed[col] = _parse_timestamps(frame[col])
-        given = _as_text(frame[col].astype("string")).notna()
-        unparsable = given & typed[col].isna()
+        unparsable = _given(frame[col]) & typed[col].isna()
         problems.add(unparsable, "bad_timestamp",
-                     f"{col} " + _quote(frame[col]) + " is not a timestamp")
+                     lambda m, col=col: f"{col} " + _quote(frame.loc[m, col]) + " is not a timestamp")
         problems.add(typed[col] < EARLIEST, "out_of_range", f"{col} is before 1970-01-01")
         problems.add(typed[col] > latest, "out_of_range", f"{col} is in the future")
 
     for col in contract.numbers:
         typed[col] = _parse_numbers(frame[col])
-        given = _as_text(frame[col].astype("string")).notna()
-        problems.add(given & typed[col].isna(), "bad_number",
-                     f"{col} " + _quote(frame[col]) + " is not a number")
+        problems.add(_given(frame[col]) & typed[col].isna(), "bad_number",
+                     lambda m, col=col: f"{col} " + _quote(frame.loc[m, col]) + " is not a number")
         low, high = contract.ranges.get(col, (-np.inf, np.inf))
         outside = (typed[col] < low) | (typed[col] > high) | np.isinf(typed[col])
         problems.add(outside, "out_of_range",
-                     f"{col} " + _as_text(frame[col].astype("string")).fillna("")
+                     lambda m, col=col, low=low, high=high: f"{col} "
+                     + _as_text(frame.loc[m, col].astype("string")).fillna("")
                      + f" outside {low:g}..{high:g}")
 
     for col, allowed in contract.enums.items():
