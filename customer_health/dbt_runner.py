@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from customer_health.config import DBT_PROJECT_DIR, Settings
 
 
+PROFILE_PATH_VARIABLE = "CUSTOMER_HEALTH_DBT_WAREHOUSE_PATH"
+
+
 class DbtError(RuntimeError):
     """A dbt command failed; the message lists the failing nodes and their errors."""
 
@@ -40,6 +43,19 @@ def _quiet_dbt_logging() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _release_warehouse() -> None:
+    """Close dbt-duckdb's process-wide connection so that other connections (read-only readers
+    in this process, other processes) can open the warehouse after dbt is done with it."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # another adapter: nothing held open
+        return
+    env = DuckDBConnectionManager._ENV
+    if env is not None:
+        env.close()
+    DuckDBConnectionManager.close_all_connections()
+
+
 def run_dbt(settings: Settings, command: str, *, select: str | None = None,
             exclude: str | None = None, as_of: str | None = None,
             extra_args: tuple[str, ...] = ()) -> DbtResult:
@@ -47,7 +63,8 @@ def run_dbt(settings: Settings, command: str, *, select: str | None = None,
     from dbt.cli.main import dbtRunner  # heavy import: only when dbt actually runs
 
     _quiet_dbt_logging()
-    os.environ["CUSTOMER_HEALTH_WAREHOUSE"] = str(settings.warehouse)
+    # The profile reads the warehouse path from this variable (dbt_project/profiles.yml).
+    os.environ[PROFILE_PATH_VARIABLE] = str(settings.warehouse)
     settings.dbt_target_dir.mkdir(parents=True, exist_ok=True)
     args = [
         command,
@@ -66,7 +83,10 @@ def run_dbt(settings: Settings, command: str, *, select: str | None = None,
     if exclude:
         args += ["--exclude", exclude]
     args += list(extra_args)
-    result = dbtRunner().invoke(args)
+    try:
+        result = dbtRunner().invoke(args)
+    finally:
+        _release_warehouse()
     failed = []
     passed = 0
     for node in getattr(result.result, "results", None) or []:

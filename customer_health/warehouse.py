@@ -83,12 +83,6 @@ class WarehouseBusy(RuntimeError):
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(path), read_only=read_only)
-    except duckdb.ConnectionException:
-        # This process already holds the file for writing (dbt-duckdb keeps its connection
-        # open); DuckDB refuses a second configuration, so read through a plain connection.
-        if not read_only:
-            raise
-        return duckdb.connect(str(path))
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise WarehouseBusy(

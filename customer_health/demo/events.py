@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .clock import DAY, WEEK, TimeGrid, add_months, epoch, month_starts
-from .params import (INTERACTION_CHANNELS as ICH, INTERACTION_TYPES as ITY, PLAN_PRODUCT, TRANSACTION_TYPES as TTY,
-                     SimParams)
+from .params import (INTERACTION_CHANNELS as ICH, INTERACTION_TYPES as ITY, PLAN_PRODUCT, TOPICS,
+                     TRANSACTION_CHANNELS as TCH, TRANSACTION_TYPES as TTY, SimParams)
 from .simulate import NEVER, Population, Simulation, Tickets, categorical, sigmoid
 from .text import COMPLAINT, FIRST_CONTACT, FOLLOW_UP, SURVEY
 
@@ -61,7 +61,8 @@ def weekly_events(rng: np.random.Generator, rate: np.ndarray, grid: TimeGrid) ->
     return cust, week, t
 
 
-def sentiment(rng: np.random.Generator, centre: np.ndarray, sd: float) -> np.ndarray:
+def draw_sentiment(rng: np.random.Generator, centre: np.ndarray, sd: float) -> np.ndarray:
+    """Sentiment in [-1, 1]: tanh of a noisy centre, rounded to 3 decimals."""
     return np.round(np.tanh(centre + rng.normal(0.0, sd, len(centre))), 3)
 
 
@@ -101,9 +102,10 @@ def complaints(rng: np.random.Generator, sat: np.ndarray, alive: np.ndarray, chu
     s = sat[cust, week]
     channel = np.array([ICH.index(c) for c in ("social", "email", "phone", "chat")])[
         categorical(rng, (0.4, 0.3, 0.2, 0.1), len(cust))]
-    topic = np.array([0, 3, 1, 4])[categorical(rng, (0.35, 0.25, 0.25, 0.15), len(cust))]
+    topic = np.array([TOPICS.index(t) for t in ("billing", "performance", "bug", "account")])[
+        categorical(rng, (0.35, 0.25, 0.25, 0.15), len(cust))]
     return interaction_part(cust, t, channel, "complaint", INBOUND, churn[cust], topic=topic,
-                            sentiment=sentiment(rng, 0.7 * s - 0.8, 0.3),
+                            sentiment=draw_sentiment(rng, 0.7 * s - 0.8, 0.3),
                             text_kind=np.full(len(cust), COMPLAINT))
 
 
@@ -111,9 +113,10 @@ def nps_surveys(rng: np.random.Generator, sim: Simulation, pop: Population, grid
                 p: SimParams) -> Columns:
     """Quarterly relationship NPS survey; responses (and their scores) reflect satisfaction."""
     parts = []
-    k = 0
-    while (sent := epoch(add_months(grid.start_day, k * p.nps_every_months))) < grid.cutoff:
-        k += 1
+    rounds = range(0, 12 * (grid.cutoff_day.year - grid.start_day.year + 1), p.nps_every_months)
+    for sent in (epoch(add_months(grid.start_day, months)) for months in rounds):
+        if sent >= grid.cutoff:
+            break
         s = sim.sat[:, int(grid.week_of(np.array([sent]))[0])].astype(np.float64)
         eligible = (pop.signup < sent) & (sim.churn > sent)
         answered = eligible & (rng.random(pop.n) < sigmoid(p.nps_response_intercept + p.nps_response_k * s))
@@ -139,7 +142,7 @@ def support(rng: np.random.Generator, tk: Tickets, churn: np.ndarray, p: SimPara
     contacts = interaction_part(
         tk.cust[tix], tk.contact_t, tk.contact_channel, "support_ticket", INBOUND, churn[tk.cust[tix]],
         ticket=tix, handle=tk.contact_handle, topic=tk.topic[tix],
-        sentiment=np.where(has_text, sentiment(rng, 0.8 * s_c - 0.3 - 0.15 * pos, p.sentiment_sd), np.nan),
+        sentiment=np.where(has_text, draw_sentiment(rng, 0.8 * s_c - 0.3 - 0.15 * pos, p.sentiment_sd), np.nan),
         text_kind=np.where(has_text, np.where(pos == 0, FIRST_CONTACT, FOLLOW_UP), -1))
     res = np.flatnonzero(tk.resolved)
     resolutions = interaction_part(
@@ -150,7 +153,7 @@ def support(rng: np.random.Generator, tk: Tickets, churn: np.ndarray, p: SimPara
     score = np.clip(np.rint(3.0 + 1.5 * tk.sat + rng.normal(0.0, p.csat_sd, n_t) - 0.3 * tk.extra
                             - 0.3 * tk.hops - 0.8 * ~tk.resolved), 1, 5)
     has_text = rng.random(n_t) < p.survey_text_p
-    mood = sentiment(rng, 0.6 * tk.sat + 0.3 * (score - 3), p.sentiment_sd)
+    mood = draw_sentiment(rng, 0.6 * tk.sat + 0.3 * (score - 3), p.sentiment_sd)
     when = sent + (rng.exponential(1.0 * DAY, n_t)).astype(np.int64)
     a = np.flatnonzero(answered)
     surveys = interaction_part(
@@ -164,7 +167,7 @@ def support(rng: np.random.Generator, tk: Tickets, churn: np.ndarray, p: SimPara
     escalations = interaction_part(
         tk.cust[e], (tk.last_t + rng.exponential(2.0 * DAY, n_t).astype(np.int64))[e], channel[e], "complaint",
         INBOUND, churn[tk.cust[e]], ticket=ticket_ids[e], topic=tk.topic[e],
-        sentiment=sentiment(rng, 0.7 * tk.sat - 0.8, 0.3)[e], text_kind=np.full(len(e), COMPLAINT))
+        sentiment=draw_sentiment(rng, 0.7 * tk.sat - 0.8, 0.3)[e], text_kind=np.full(len(e), COMPLAINT))
     return [contacts, resolutions, surveys, escalations]
 
 
@@ -174,10 +177,12 @@ def concat(parts: list[Columns]) -> Columns:
 
 def finish(cols: Columns, pop: Population, grid: TimeGrid) -> Columns:
     """Keep rows inside [max(signup, start), min(limit, cut-off)), sorted by (instant, customer)."""
-    t = cols["t"]
-    keep = (t >= np.maximum(pop.signup[cols["cust"]], grid.start)) & (t < np.minimum(cols["limit"], grid.cutoff))
-    order = np.lexsort((cols["cust"][keep], t[keep]))
-    return {key: value[keep][order] for key, value in cols.items() if key != "limit"}
+    t, cust = cols["t"], cols["cust"]
+    inside = (t >= np.maximum(pop.signup[cust], grid.start)) & (t < np.minimum(cols["limit"], grid.cutoff))
+    rows = np.flatnonzero(inside)
+    key = ((t[rows] - grid.start) << pop.n.bit_length()) | cust[rows]
+    rows = rows[np.argsort(key, kind="stable")]
+    return {name: value[rows] for name, value in cols.items() if name != "limit"}
 
 
 def build_interactions(rng: np.random.Generator, sim: Simulation, pop: Population, grid: TimeGrid,
@@ -208,7 +213,7 @@ def purchases(rng: np.random.Generator, sat: np.ndarray, alive: np.ndarray, pop:
     n = len(cust)
     median = np.asarray(p.amount_median_by_segment)[pop.segment[cust]]
     amount = np.round(median * np.exp(rng.normal(0.0, p.amount_sd, n)), 2)
-    product = categorical(rng, (0.2, 0.15, 0.15, 0.1, 0.1, 0.1, 0.1, 0.1), n)
+    product = categorical(rng, (0.2, 0.15, 0.15, 0.1, 0.1, 0.1, 0.1, 0.1), n)  # one-off products only
     channel = categorical(rng, (0.5, 0.2, 0.2, 0.1), n)
     bought = transaction_part(cust, t, "purchase", amount, product, channel, churn[cust])
     refunded = rng.random(n) < sigmoid(p.refund_intercept - p.refund_k * sat[cust, week])
@@ -236,14 +241,14 @@ def subscriptions(rng: np.random.Generator, sim: Simulation, pop: Population, gr
     cust, t, plan = cust[paid], t[paid], plan[paid]
     amount = np.asarray(p.plan_price)[plan] * pop.seats[cust]
     return transaction_part(cust, t, "subscription_payment", amount, np.asarray(PLAN_PRODUCT)[plan],
-                            0, sim.churn[cust])
+                            TCH.index("web"), sim.churn[cust])
 
 
 def cancellations(rng: np.random.Generator, sim: Simulation, pop: Population, p: SimParams) -> Columns:
     """An explicit cancellation at churn time for a share of the churners (amount 0 or empty)."""
     emits = (sim.churn != NEVER) & (rng.random(pop.n) < p.cancellation_share)
     amount = np.where(rng.random(pop.n) < 0.5, 0.0, np.nan)
-    channel = np.where(rng.random(pop.n) < 0.6, 0, 3)
+    channel = np.where(rng.random(pop.n) < 0.6, TCH.index("web"), TCH.index("phone"))
     cust = np.flatnonzero(emits)
     plan = sim.plans.at(cust, sim.churn[cust])
     product = np.where(plan > 0, np.asarray(PLAN_PRODUCT)[plan], -1)

@@ -126,5 +126,7 @@ def interaction_frame(rng: np.random.Generator, ids: pa.Array, emails: pa.Array,
 
 
 def _ticket_ids(ticket: np.ndarray) -> pa.Array:
-    ids = id_strings("TK", ticket + 1, 8)
-    return ids.take(pa.array(np.arange(len(ticket)), mask=ticket < 0))
+    has = ticket >= 0
+    slot = np.cumsum(has) - 1
+    ids = id_strings("TK", ticket[has] + 1, 8)
+    return ids.take(pa.array(np.maximum(slot, 0), mask=~has))

@@ -76,11 +76,11 @@ class SimParams:
     mu_mean: float = 0.0
     mu_sd: float = 0.45
     x_sd: float = 0.8
-    phi: float = 0.97
+    phi: float = 0.99
     x_bound: float = 3.0
 
     # churn hazard h = base * seg * plan * (1 + tenure boost) * exp(-k s)
-    hazard_base: float = 0.0155
+    hazard_base: float = 0.022
     hazard_k: float = 2.2
     hazard_segment: tuple[float, ...] = (1.2, 0.9, 0.6)
     hazard_plan: tuple[float, ...] = (1.2, 1.0, 0.85)
@@ -118,13 +118,13 @@ class SimParams:
     survey_text_p: float = 0.4
 
     # engagement (inbound, floored so active customers never go quiet for 90 days)
-    login_median: float = 1.3
-    login_sd: float = 0.45
-    login_k: float = 0.6
+    login_median: float = 1.5
+    login_sd: float = 0.25
+    login_k: float = 1.0
     login_floor: float = 0.45
     feature_median: float = 0.9
-    feature_sd: float = 0.5
-    feature_k: float = 0.8
+    feature_sd: float = 0.3
+    feature_k: float = 1.2
     other_rate: float = 0.03
 
     # value

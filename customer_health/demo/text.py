@@ -12,6 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .simulate import categorical
+
 FIRST_NAMES = ("Anna", "Ben", "Carla", "David", "Elif", "Farah", "Giulia", "Hugo", "Ines", "Jonas",
                "Kenji", "Lena", "Mateo", "Nora", "Omar", "Paula", "Quinn", "Rosa", "Sven", "Tara")
 LAST_NAMES = ("Adams", "Becker", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Hansen", "Ito",
@@ -104,7 +106,7 @@ def compose(rng: np.random.Generator, kind: np.ndarray, topic: np.ndarray, senti
     bucket = np.where(kind == COMPLAINT, 0, sentiment_bucket(sentiment))
     body_idx = (topic_idx * 3 + bucket) * 2 + rng.integers(0, 2, n)
     body = body_flat.take(pa.array(body_idx))
-    sig = np.searchsorted(np.cumsum(SIGNATURE_P), rng.random(n) * 0.999999).astype(np.int8)
+    sig = categorical(rng, SIGNATURE_P, n)
     names, phones, emails = details
     cust_idx = pa.array(cust.astype(np.int64))
     value = pc.choose(pa.array(sig), pa.array([""] * n), names.take(cust_idx), phones.take(cust_idx),

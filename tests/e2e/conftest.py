@@ -1,0 +1,29 @@
+"""A small simulated dataset and a config that lets it train, shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from customer_health.config import DEFAULT_CONFIG
+from customer_health.demo import generate_demo_data
+
+
+def small_config(folder: Path) -> Path:
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["model"].update(min_labelled_rows=200, min_positives=30, min_cutoffs=3)
+    config["paths"] = {"home": str(folder / "home"), "landing": str(folder / "landing")}
+    path = folder / "customer_health.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> dict[str, Path]:
+    """800 simulated customers over 14 months: landing files, ground truth and a config."""
+    root = tmp_path_factory.mktemp("demo")
+    summary = generate_demo_data(root / "landing", root / "truth", customers=800, months=14, seed=11)
+    return {"root": root, "landing": root / "landing", "truth": root / "truth",
+            "config": small_config(root), "cutoff": summary.cutoff}

@@ -1,0 +1,136 @@
+"""The CLI end to end on simulated data: what a data engineer and a retention manager see."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from customer_health.cli import main
+
+
+def cli(capsys, *args: str) -> str:
+    capsys.readouterr()
+    code = main(list(args))
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return out.out
+
+
+def table(warehouse: Path, sql: str) -> pd.DataFrame:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).df()
+
+
+@pytest.fixture(scope="module")
+def scored(demo, tmp_path_factory):
+    """One full run of the pipeline on the demo data, in its own home."""
+    home = tmp_path_factory.mktemp("scored")
+    flags = ["--config", str(demo["config"]), "--home", str(home), "--landing", str(demo["landing"])]
+    code = main(["run", *flags])
+    assert code == 0
+    return {"home": home, "flags": flags, "warehouse": home / "warehouse.duckdb"}
+
+
+def test_run_prints_a_ranked_at_risk_list_with_reasons(scored, capsys):
+    out = cli(capsys, "at-risk", *scored["flags"], "--format", "json", "--top", "15")
+    rows = json.loads(out)
+    assert rows, "the demo data always has customers at risk"
+    assert {r["health_band"] for r in rows} <= {"at_risk", "critical"}
+    revenue = [r["revenue_at_risk"] for r in rows]
+    assert revenue == sorted(revenue, reverse=True)
+    assert all(r["reasons"] and r["recommended_action"] for r in rows)
+    shown = cli(capsys, "at-risk", *scored["flags"], "--top", "5")
+    assert "At-risk customers" in shown and rows[0]["customer_id"] in shown
+
+
+def test_customer_health_follows_the_output_contract(scored):
+    health = table(scored["warehouse"], "select * from main.customer_health")
+    assert health["customer_id"].is_unique
+    assert health["churn_risk"].between(0, 1).all()
+    assert health["health_score"].between(0, 100).all()
+    assert set(health["health_band"]) <= {"healthy", "watch", "at_risk", "critical"}
+    drivers = json.loads(health.sort_values("churn_risk").iloc[-1]["top_drivers"])
+    assert drivers and {"feature", "sentence", "value", "typical"} <= set(drivers[0])
+    assert (health["revenue_at_risk"] - health["churn_risk"] * health["revenue_12m"].clip(lower=0)).abs().max() < 0.01
+    exported = pd.read_parquet(scored["home"] / "exports" / "customer_health.parquet")
+    assert len(exported) == len(health)
+
+
+def test_a_second_run_changes_nothing(scored, capsys):
+    before = table(scored["warehouse"], "select * from main.customer_health order by customer_id")
+    history_before = table(scored["warehouse"], "select count(*) as n from main.customer_health_history")
+    out = cli(capsys, "run", *scored["flags"])
+    assert "0 new file(s)" in out and "reused" in out
+    after = table(scored["warehouse"], "select * from main.customer_health order by customer_id")
+    pd.testing.assert_frame_equal(before, after)
+    assert table(scored["warehouse"], "select count(*) as n from main.customer_health_history").equals(history_before)
+    assert len(list((scored["home"] / "models").glob("v*"))) == 1
+
+
+def test_features_ignore_events_after_as_of(scored, demo, tmp_path, capsys):
+    as_of = (pd.Timestamp(demo["cutoff"]) - pd.Timedelta(days=75)).date().isoformat()
+    warehouse = tmp_path / "early.duckdb"
+    shutil.copy(scored["warehouse"], warehouse)
+    cli(capsys, "features", "--config", str(demo["config"]), "--warehouse", str(warehouse),
+        "--as-of", as_of)
+    features = table(warehouse, f"select * from main.fct_customer_features where as_of = date '{as_of}'")
+    assert len(features) > 0
+    assert (features["days_since_last_purchase"].dropna() >= 0).all()
+    assert (features["days_since_last_inbound"].dropna() >= 0).all()
+    spend = table(warehouse, f"""
+        select customer_id, sum(case when type = 'refund' then -abs(amount)
+                                     when type = 'cancellation' then 0 else amount end) as spend
+        from raw.transactions
+        where occurred_at >= date '{as_of}' + interval 1 day - interval 30 day
+          and occurred_at < date '{as_of}' + interval 1 day
+        group by 1""")
+    merged = features.merge(spend, on="customer_id", how="left").fillna({"spend": 0})
+    assert (merged["spend_30d"] - merged["spend"]).abs().max() < 0.01
+
+
+def test_status_shows_ledger_quarantine_and_model(scored, capsys):
+    out = cli(capsys, "status", *scored["flags"])
+    assert "Ingest ledger" in out and "Last scoring run" in out and "roc_auc" in out
+
+
+def test_evaluate_compares_with_the_oracle(scored, demo, capsys):
+    out = cli(capsys, "evaluate", *scored["flags"], "--truth", str(demo["truth"]))
+    assert "model ROC AUC" in out and "oracle ROC AUC" in out
+
+
+def test_at_risk_filters_and_csv(scored, capsys):
+    health = table(scored["warehouse"], "select segment, account_owner from main.customer_health "
+                   "where health_band in ('at_risk', 'critical')")
+    segment = health["segment"].mode()[0]
+    rows = pd.read_csv(io.StringIO(cli(capsys, "at-risk", *scored["flags"], "--format", "csv",
+                                       "--segment", segment, "--top", "500")))
+    assert len(rows) == (health["segment"] == segment).sum()
+    assert set(rows["segment"]) == {segment}
+
+
+def test_transactions_only_business_still_gets_scores(demo, tmp_path, capsys):
+    landing = tmp_path / "landing"
+    for entity in ("customers", "transactions"):
+        shutil.copytree(demo["landing"] / entity, landing / entity)
+    flags = ["--config", str(demo["config"]), "--home", str(tmp_path / "home"), "--landing", str(landing)]
+    out = cli(capsys, "run", *flags)
+    assert "no interactions" in out and "cannot be used" in out
+    assert "features without data, not used" in out and "logins_30d" in out
+    health = table(tmp_path / "home" / "warehouse.duckdb", "select * from main.customer_health")
+    assert len(health) > 0 and health["churn_risk"].notna().all()
+
+
+def test_a_model_of_another_dataset_is_never_used(scored, demo, tmp_path, capsys):
+    home = tmp_path / "other"
+    shutil.copytree(scored["home"] / "models", home / "models")
+    out = cli(capsys, "run", "--config", str(demo["config"]), "--home", str(home),
+              "--landing", str(demo["landing"]))
+    assert "trained" in out
+    versions = table(home / "warehouse.duckdb", "select distinct model_version from main.customer_health")
+    assert versions["model_version"].tolist() == ["v0002"]
