@@ -1,0 +1,97 @@
+"""Render a model card (card.json content) as Markdown a person can read (card.md)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+
+def _num(x: Any, digits: int = 3) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def render_markdown(card: Mapping[str, Any], top_features: int = 10) -> str:
+    """Markdown model card: what it predicts, data, metrics, top features by gain, limitations."""
+    m = card.get("metrics", {})
+    t = card.get("training", {})
+    cal = card.get("calibration", {})
+    specs = card.get("catalogue", {})
+    lines = [
+        f"# Churn model {card.get('version') or '(unsaved)'}",
+        "",
+        f"Trained {card.get('created_at')} on dataset `{card.get('dataset_id')}` "
+        f"(data fingerprint `{card.get('data_fingerprint')}`), LightGBM {card.get('lightgbm_version')}.",
+        "",
+        "## What it predicts",
+        "",
+        "The calibrated probability that an active customer churns within the churn horizon after the "
+        "as-of date (churn: cancels, or makes no purchase and no inbound contact for the horizon). "
+        "Each score comes with the features that push the risk up (LightGBM SHAP contributions) and "
+        "engagement, experience, voice-of-customer and value scores (0 to 100, higher is healthier).",
+        "",
+        "## Data",
+        "",
+        "| part | as-of dates | rows | churners |",
+        "|---|---|---:|---:|",
+        f"| training | {t.get('train_as_of_min')} to {t.get('train_as_of_max')} ({t.get('train_as_of_count')} dates) "
+        f"| {t.get('train_rows')} | {t.get('train_positives')} |",
+        f"| validation / calibration | {t.get('valid_as_of')} | {t.get('valid_rows')} | {t.get('valid_positives')} |",
+        "",
+        f"Early stopping on {t.get('early_stopping_on')}: {t.get('best_iteration')} of at most "
+        f"{t.get('max_rounds')} boosting rounds. Calibration: {cal.get('method')} on the validation fold.",
+        "",
+        f"Features used ({len(card.get('features', []))}): {', '.join(card.get('features', [])) or 'none'}.",
+        "",
+    ]
+    unused = card.get("unused_feature_reasons") or {}
+    if unused:
+        lines += ["Features the model could not use:", ""]
+        lines += [f"- `{f}`: {why}" for f, why in unused.items()]
+        lines.append("")
+    lines += [
+        "## Metrics",
+        "",
+        f"Measured on the validation fold ({m.get('evaluated_on', 'latest labelled as-of date')}).",
+        "",
+        "| metric | value |",
+        "|---|---:|",
+        f"| ROC AUC | {_num(m.get('roc_auc'))} |",
+        f"| PR AUC (average precision) | {_num(m.get('pr_auc'))} |",
+        f"| Brier score | {_num(m.get('brier'), 4)} |",
+        f"| Brier score of predicting the base rate | {_num(m.get('brier_base_rate'), 4)} |",
+        f"| Lift in the top 10% | {_num(m.get('lift_top10'), 2)} |",
+        f"| Lift in the top 20% | {_num(m.get('lift_top20'), 2)} |",
+        f"| Base rate (churn share) | {_num(m.get('base_rate'))} |",
+        f"| Mean predicted risk | {_num(m.get('mean_predicted'))} |",
+        f"| Rows / churners | {m.get('rows')} / {m.get('positives')} |",
+        "",
+        "## Top features by gain",
+        "",
+        "| feature | dimension | share of gain |",
+        "|---|---|---:|",
+    ]
+    gain = card.get("feature_importance_gain") or {}
+    total = sum(gain.values()) or 1.0
+    for f, g in list(gain.items())[:top_features]:
+        dim = (specs.get(f) or {}).get("dimension", "")
+        lines.append(f"| {(specs.get(f) or {}).get('label', f)} (`{f}`) | {dim} | {100 * g / total:.1f}% |")
+    lines += [
+        "",
+        "## Limitations",
+        "",
+        "- Trained on one company's history: it must only score the dataset it was trained on.",
+        "- Validated on a single as-of date; use the backtest over several dates to judge stability.",
+        "- Training rows whose churn horizon overlaps the validation period share some outcomes with it, "
+        "so validation metrics can be slightly optimistic unless an embargo of the horizon was used "
+        f"(embargo used: {t.get('bounds', {}).get('embargo_days', 0)} days).",
+        "- Drivers are associations the model learned, not proven causes; a driver pushing risk up says "
+        "the customer looks like past churners on that feature.",
+        "- Features never observed in this data (see above) cannot influence the score; dimensions "
+        "without any used feature show a neutral score.",
+        "- Probabilities are calibrated on the latest labelled period; retrain when behaviour drifts.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,135 @@
+"""Explain scores: top risk drivers in plain language and per-dimension health scores.
+
+Works on the SHAP contributions from ``predict`` (raw log-odds space). A driver is a feature whose
+contribution pushes the customer's risk above the model's average; its sentence comes from the
+catalogue template stored in the model. Dimension scores map the summed contributions of a
+dimension's features to 0..100 (higher is healthier): 50 - 50 * tanh(sum / scale).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml.catalogue import DIMENSIONS
+from ml.dataset import feature_matrix
+from ml.errors import FrameError
+from ml.model import TrainedModel
+from ml.predict import contribution_columns
+
+DIRECTION_UP = "raises risk"
+NO_DRIVER_REASON = "No factor raises the risk above that of a typical customer"
+
+
+def dimension_columns() -> list[str]:
+    """Output column names of the dimension scores, e.g. ``engagement_score``."""
+    return [f"{d}_score" for d in DIMENSIONS]
+
+
+def dimension_scores(model: TrainedModel, contributions: np.ndarray, *, unmeasured: float = 50.0,
+                     scale: float = 1.0) -> pd.DataFrame:
+    """0..100 health score per dimension from an (n x features) contribution matrix.
+
+    ``unmeasured`` is the score of a dimension none of whose features the model uses (e.g. voice
+    for a business without surveys); pass NaN to show it as unknown instead of neutral 50.
+    """
+    contributions = np.asarray(contributions, dtype="float64")
+    membership = np.zeros((len(model.features), len(DIMENSIONS)))
+    for j, f in enumerate(model.features):
+        membership[j, DIMENSIONS.index(model.specs[f].dimension)] = 1.0
+    sums = contributions @ membership if len(model.features) else np.zeros((len(contributions), len(DIMENSIONS)))
+    scores = 50.0 - 50.0 * np.tanh(sums / scale)
+    measured = membership.sum(axis=0) > 0
+    scores[:, ~measured] = unmeasured
+    return pd.DataFrame(np.round(scores, 1), columns=dimension_columns())
+
+
+def _clean(x: float) -> float | None:
+    return None if x is None or math.isnan(x) else float(x)
+
+
+def top_drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarray, *, top_n: int = 3,
+                min_contribution: float = 1e-6) -> list[list[dict[str, Any]]]:
+    """For each row, up to ``top_n`` features with the largest positive contribution, largest first.
+
+    Each driver: {feature, label, dimension, direction, contribution (4 decimals), value, typical,
+    sentence}; value/typical are None when not observed.
+    """
+    contributions = np.asarray(contributions, dtype="float64")
+    n, k = contributions.shape
+    top_n = max(0, min(top_n, k))
+    if n == 0 or top_n == 0:
+        return [[] for _ in range(n)]
+    masked = np.where(contributions > min_contribution, contributions, -np.inf)
+    order = np.argsort(-masked, axis=1, kind="stable")[:, :top_n]
+    chosen = np.take_along_axis(masked, order, axis=1)
+    specs = [model.specs[f] for f in model.features]
+    typical = [model.typical.get(f) for f in model.features]
+    typical_clean = [_clean(t) if t is not None else None for t in typical]
+    cache: dict[tuple[int, float], str] = {}
+    out: list[list[dict[str, Any]]] = []
+    for i in range(n):
+        row: list[dict[str, Any]] = []
+        for r in range(top_n):
+            c = chosen[i, r]
+            if c == -np.inf:
+                break
+            j = int(order[i, r])
+            v = _clean(values[i, j])
+            key = (j, v if v is not None else float("nan"))
+            sentence = cache.get(key) if v is not None else None
+            if sentence is None:
+                sentence = specs[j].sentence(v, typical_clean[j])
+                if v is not None:
+                    cache[key] = sentence
+            row.append({
+                "feature": specs[j].name,
+                "label": specs[j].label,
+                "dimension": specs[j].dimension,
+                "direction": DIRECTION_UP,
+                "contribution": round(float(c), 4),
+                "value": v,
+                "typical": typical_clean[j],
+                "sentence": sentence,
+            })
+        out.append(row)
+    return out
+
+
+def _aligned_values(model: TrainedModel, frame: pd.DataFrame, scored: pd.DataFrame) -> np.ndarray:
+    if frame.index.equals(scored.index):
+        rows = frame
+    elif frame.index.is_unique and scored.index.isin(frame.index).all():
+        rows = frame.loc[scored.index]
+    else:
+        raise FrameError("explain needs the scored rows and the feature rows on the same index "
+                         "(pass the frame you gave to predict)")
+    return feature_matrix(rows, model.features)
+
+
+def explain(model: TrainedModel, frame: pd.DataFrame, scored: pd.DataFrame, *, top_n: int = 3,
+            unmeasured: float = 50.0, scale: float = 1.0) -> pd.DataFrame:
+    """Drivers, reasons and dimension scores for rows scored by ``predict``.
+
+    ``frame`` supplies the feature values (same index as ``scored``). Returns a DataFrame on
+    ``scored``'s index: customer_id, engagement_score, experience_score, voice_score, value_score,
+    top_drivers (list of driver dicts, largest first) and reasons (their sentences joined with "; ").
+    """
+    cols = contribution_columns(model)
+    missing = [c for c in cols if c not in scored.columns]
+    if missing:
+        raise FrameError(f"scored frame lacks contribution column(s) {', '.join(missing[:5])}: pass predict's output")
+    contrib = scored[cols].to_numpy(dtype="float64")
+    values = _aligned_values(model, frame, scored)
+    drivers = top_drivers(model, contrib, values, top_n=top_n)
+    reasons = ["; ".join(d["sentence"] for d in row) if row else NO_DRIVER_REASON for row in drivers]
+    dims = dimension_scores(model, contrib, unmeasured=unmeasured, scale=scale)
+    dims.index = scored.index
+    out = pd.DataFrame({"customer_id": scored["customer_id"].to_numpy()}, index=scored.index)
+    out = pd.concat([out, dims], axis=1)
+    out["top_drivers"] = pd.Series(drivers, index=scored.index, dtype=object)
+    out["reasons"] = reasons
+    return out

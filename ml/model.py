@@ -1,0 +1,93 @@
+"""The trained-model artifact: LightGBM booster + calibrator + everything needed to explain it.
+
+``TrainedModel.card()`` is the JSON model card (what the registry writes as card.json);
+``TrainedModel.from_parts`` rebuilds a model from the booster text, calibrator dict and card.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ml._lightgbm import lgb
+
+from ml.calibration import Calibrator
+from ml.catalogue import FeatureSpec
+
+CARD_SCHEMA = 1
+
+
+@dataclass
+class TrainedModel:
+    """A calibrated churn model trained on one dataset.
+
+    ``typical`` holds the median of each feature over the training rows (None when never observed);
+    ``specs`` the catalogue entries of the features used, frozen at training time; ``training`` the
+    split facts (as_of ranges, row counts, early stopping); ``version`` is set by the registry.
+    """
+
+    booster: lgb.Booster
+    calibrator: Calibrator
+    dataset_id: str
+    data_fingerprint: str
+    features: list[str]
+    unused_features: list[str]
+    unused_feature_reasons: dict[str, str]
+    specs: dict[str, FeatureSpec]
+    dimension_labels: dict[str, str]
+    typical: dict[str, float | None]
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    training: dict[str, Any]
+    feature_importance: dict[str, float]
+    created_at: str
+    lightgbm_version: str = field(default_factory=lambda: lgb.__version__)
+    version: str | None = None
+
+    def card(self) -> dict[str, Any]:
+        """JSON-serialisable model card (card.json)."""
+        return {
+            "card_schema": CARD_SCHEMA,
+            "version": self.version,
+            "created_at": self.created_at,
+            "dataset_id": self.dataset_id,
+            "data_fingerprint": self.data_fingerprint,
+            "target": "churn within the horizon after as_of (label column 'churned')",
+            "model_type": "lightgbm binary classifier, calibrated",
+            "lightgbm_version": self.lightgbm_version,
+            "calibration": {"method": self.calibrator.method, "rows": self.calibrator.n_rows,
+                            "positives": self.calibrator.n_positives},
+            "params": self.params,
+            "features": list(self.features),
+            "unused_features": list(self.unused_features),
+            "unused_feature_reasons": dict(self.unused_feature_reasons),
+            "metrics": self.metrics,
+            "training": self.training,
+            "typical": self.typical,
+            "feature_importance_gain": self.feature_importance,
+            "dimension_labels": self.dimension_labels,
+            "catalogue": {name: spec.to_dict() for name, spec in self.specs.items()},
+        }
+
+    @classmethod
+    def from_parts(cls, booster_text: str, calibrator: Mapping[str, Any], card: Mapping[str, Any]) -> "TrainedModel":
+        """Rebuild a model from the registry's three files (model.txt, calibrator.json, card.json)."""
+        return cls(
+            booster=lgb.Booster(model_str=booster_text),
+            calibrator=Calibrator.from_dict(calibrator),
+            dataset_id=card["dataset_id"],
+            data_fingerprint=card["data_fingerprint"],
+            features=list(card["features"]),
+            unused_features=list(card.get("unused_features", [])),
+            unused_feature_reasons=dict(card.get("unused_feature_reasons", {})),
+            specs={n: FeatureSpec.from_dict(d) for n, d in card["catalogue"].items()},
+            dimension_labels=dict(card.get("dimension_labels", {})),
+            typical=dict(card["typical"]),
+            params=dict(card["params"]),
+            metrics=dict(card["metrics"]),
+            training=dict(card["training"]),
+            feature_importance=dict(card.get("feature_importance_gain", {})),
+            created_at=card["created_at"],
+            lightgbm_version=card.get("lightgbm_version", lgb.__version__),
+            version=card.get("version"),
+        )

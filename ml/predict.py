@@ -1,0 +1,64 @@
+"""Score feature-frame rows with a trained model: calibrated churn risk plus SHAP contributions.
+
+``predict`` returns the numbers (risk, raw log-odds score, one ``shap_<feature>`` column per
+feature and ``shap_expected_value``, all in raw log-odds space; each row's contributions sum to its
+raw score). ``score`` adds the explanations (drivers, reasons, dimension scores) in one call.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ml.dataset import feature_matrix
+from ml.model import TrainedModel
+
+CONTRIB_PREFIX = "shap_"
+EXPECTED_VALUE_COLUMN = "shap_expected_value"
+
+
+def contribution_columns(model: TrainedModel) -> list[str]:
+    """Names of the per-feature contribution columns ``predict`` returns, in model feature order."""
+    return [CONTRIB_PREFIX + f for f in model.features]
+
+
+def predict(model: TrainedModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """Score every row of ``frame`` (the caller picks the rows, e.g. ``dataset.rows_to_score``).
+
+    Returns a DataFrame on ``frame``'s index: customer_id, as_of (when present), churn_risk
+    (calibrated, in [0, 1]), raw_score (log-odds), ``shap_<feature>`` for each model feature and
+    ``shap_expected_value``. Raises ``FrameError`` when a model feature column is missing.
+    """
+    X = feature_matrix(frame, model.features)
+    if len(frame):
+        contrib = model.booster.predict(X, pred_contrib=True)
+    else:
+        contrib = pd.DataFrame(columns=range(len(model.features) + 1)).to_numpy(dtype="float64")
+    raw = contrib.sum(axis=1)
+    head = {"customer_id": frame["customer_id"].astype(str).to_numpy()}
+    if "as_of" in frame.columns:
+        head["as_of"] = frame["as_of"].to_numpy()
+    head["churn_risk"] = model.calibrator.predict(raw)
+    head["raw_score"] = raw
+    out = pd.DataFrame(head, index=frame.index)
+    shap = pd.DataFrame(contrib, columns=contribution_columns(model) + [EXPECTED_VALUE_COLUMN], index=frame.index)
+    return pd.concat([out, shap], axis=1)
+
+
+def score(model: TrainedModel, frame: pd.DataFrame, *, top_n: int = 3, unmeasured: float = 50.0,
+          include_contributions: bool = False) -> pd.DataFrame:
+    """``predict`` + ``explain`` in one call: everything the output table needs from the model.
+
+    Columns: customer_id, as_of (when present), churn_risk, engagement_score, experience_score,
+    voice_score, value_score, top_drivers (list of dicts), reasons (str), model_version; plus
+    raw_score and the shap_ columns when ``include_contributions``.
+    """
+    from ml.explain import explain  # local import keeps the module graph acyclic
+
+    scored = predict(model, frame)
+    expl = explain(model, frame, scored, top_n=top_n, unmeasured=unmeasured)
+    keep = ["customer_id"] + (["as_of"] if "as_of" in scored.columns else []) + ["churn_risk"]
+    out = pd.concat([scored[keep], expl.drop(columns=["customer_id"])], axis=1)
+    out["model_version"] = model.version
+    if include_contributions:
+        out = pd.concat([out, scored.drop(columns=keep)], axis=1)
+    return out

@@ -1,0 +1,72 @@
+"""Drivers and dimension scores: the signal feature is named, sentences carry the customer's value."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ml import explain, predict
+from ml_synthetic import SIGNAL_FEATURE
+
+
+def test_drivers_name_the_signal_for_a_high_risk_customer(model, score_rows):
+    scored = predict.predict(model, score_rows)
+    expl = explain.explain(model, score_rows, scored)
+    worst = scored["churn_risk"].idxmax()
+    drivers = expl.loc[worst, "top_drivers"]
+    assert 1 <= len(drivers) <= 3
+    top = drivers[0]
+    assert top["feature"] == SIGNAL_FEATURE
+    assert top["direction"] == "raises risk" and top["contribution"] > 0
+    assert top["dimension"] == "engagement" and top["label"] == "Days since last purchase"
+    value = score_rows.loc[worst, SIGNAL_FEATURE]
+    assert top["value"] == value
+    assert f"{value:,.0f} days since the last purchase" in top["sentence"]
+    assert f"(typical {model.typical[SIGNAL_FEATURE]:,.0f})" in top["sentence"]
+    assert expl.loc[worst, "reasons"].startswith(top["sentence"])
+    assert expl.loc[worst, "reasons"] == "; ".join(d["sentence"] for d in drivers)
+    contributions = [d["contribution"] for d in drivers]
+    assert contributions == sorted(contributions, reverse=True)
+    json.dumps(drivers)  # JSON-ready (no NaN, no numpy types)
+
+
+def test_nan_values_get_a_plain_sentence(model, score_rows):
+    rows = score_rows.copy()
+    rows["avg_csat_90d"] = np.nan
+    rows["last_csat"] = np.nan
+    scored = predict.predict(model, rows)
+    expl = explain.explain(model, rows, scored, top_n=len(model.features))
+    sentences = [d for ds in expl["top_drivers"] for d in ds if d["feature"] == "avg_csat_90d"]
+    assert sentences, "a missing CSAT should raise risk for somebody in this synthetic data"
+    assert all(d["value"] is None and d["sentence"] == "No CSAT survey answered in 90 days" for d in sentences)
+
+
+def test_dimension_scores(model, score_rows):
+    scored = predict.predict(model, score_rows)
+    expl = explain.explain(model, score_rows, scored)
+    dims = expl[explain.dimension_columns()].to_numpy()
+    assert dims.min() >= 0 and dims.max() <= 100
+    worst = scored["churn_risk"].idxmax()
+    assert expl.loc[worst, "engagement_score"] < 25  # the signal sits in engagement
+    contrib = scored[predict.contribution_columns(model)].to_numpy()
+    eng = [i for i, f in enumerate(model.features) if model.specs[f].dimension == "engagement"]
+    expected = 50 - 50 * np.tanh(contrib[:, eng].sum(axis=1))
+    assert np.allclose(expl["engagement_score"].to_numpy(), np.round(expected, 1))
+
+
+def test_unmeasured_dimension_is_neutral(model):
+    import copy
+
+    m = copy.copy(model)
+    m.features = [f for f in model.features if model.specs[f].dimension != "voice"]
+    contrib = np.ones((3, len(m.features)))
+    scores = explain.dimension_scores(m, contrib)
+    assert (scores["voice_score"] == 50.0).all()
+    assert np.isnan(explain.dimension_scores(m, contrib, unmeasured=np.nan)["voice_score"]).all()
+
+
+def test_no_positive_contribution_means_no_driver(model):
+    contrib = -np.ones((2, len(model.features)))
+    values = np.zeros((2, len(model.features)))
+    assert explain.top_drivers(model, contrib, values) == [[], []]
