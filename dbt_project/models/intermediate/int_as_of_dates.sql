@@ -1,6 +1,6 @@
 -- The as-of dates of the spine: month ends (every spine_interval_months) from the first month
 -- of data up to the scoring date, plus the scoring date itself. A date's label is observed
--- when its whole churn horizon lies inside the data.
+-- when two churn horizons after it lie inside the data (see int_churn_labels).
 with
 
 transactions as (
@@ -87,7 +87,8 @@ final as (
         as_of,
         cast({{ dbt.dateadd('day', 1, 'as_of') }} as {{ dbt.type_timestamp() }}) as cutoff_at,
         is_scoring_date,
-        {{ dbt.dateadd('day', var('horizon_days'), 'as_of') }} <= last_event_date as label_observed
+        -- a lapse must be seen for a whole horizon after the horizon it starts in
+        {{ dbt.dateadd('day', 2 * var('horizon_days'), 'as_of') }} <= last_event_date as label_observed
     from as_of_dates
 
 )

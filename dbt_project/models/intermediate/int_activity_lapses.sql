@@ -1,0 +1,54 @@
+-- Lapses: activity after which the customer stayed silent (no payment, no inbound
+-- interaction) for at least horizon_days. The lapse starts at that last activity.
+-- A silence still running at the end of the data only counts once it is horizon_days long.
+with
+
+transactions as (
+
+    select * from {{ ref('stg_transactions') }}
+
+),
+
+interactions as (
+
+    select * from {{ ref('stg_interactions') }}
+
+),
+
+activity as (
+
+    select customer_id, occurred_at from transactions where is_payment
+    union all
+    select customer_id, occurred_at from interactions where is_inbound
+
+),
+
+data_end as (
+
+    select max(occurred_at) as last_event_at from activity
+
+),
+
+with_next as (
+
+    select
+        customer_id,
+        occurred_at,
+        lead(occurred_at) over (partition by customer_id order by occurred_at) as next_activity_at
+    from activity
+
+),
+
+lapses as (
+
+    select
+        with_next.customer_id,
+        with_next.occurred_at as lapse_started_at
+    from with_next
+    cross join data_end
+    where coalesce(with_next.next_activity_at, data_end.last_event_at)
+          >= {{ dbt.dateadd('day', var('horizon_days'), 'with_next.occurred_at') }}
+
+)
+
+select * from lapses
