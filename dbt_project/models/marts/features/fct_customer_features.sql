@@ -69,6 +69,10 @@ joined as (
         interaction_features.logins_30d,
         interaction_features.logins_prev_30d,
         interaction_features.login_change_30d,
+        interaction_features.logins_90d,
+        interaction_features.logins_180d,
+        interaction_features.feature_uses_30d,
+        interaction_features.feature_uses_90d,
         interaction_features.active_days_30d,
         interaction_features.inbound_90d,
         interaction_features.days_since_last_inbound,
@@ -91,6 +95,7 @@ joined as (
         interaction_features.last_csat,
         interaction_features.last_nps,
         interaction_features.avg_sentiment_90d,
+        interaction_features.avg_sentiment_30d,
         interaction_features.negative_feedback_90d
 
     from spine
