@@ -8,8 +8,12 @@ from typing import Any, Mapping
 def _num(x: Any, digits: int = 3) -> str:
     if x is None:
         return "n/a"
+    if isinstance(x, bool):
+        return str(x)
     if isinstance(x, float):
         return f"{x:.{digits}f}"
+    if isinstance(x, int):
+        return f"{x:,}"
     return str(x)
 
 
@@ -37,8 +41,9 @@ def render_markdown(card: Mapping[str, Any], top_features: int = 10) -> str:
         "| part | as-of dates | rows | churners |",
         "|---|---|---:|---:|",
         f"| training | {t.get('train_as_of_min')} to {t.get('train_as_of_max')} ({t.get('train_as_of_count')} dates) "
-        f"| {t.get('train_rows')} | {t.get('train_positives')} |",
-        f"| validation / calibration | {t.get('valid_as_of')} | {t.get('valid_rows')} | {t.get('valid_positives')} |",
+        f"| {_num(t.get('train_rows'))} | {_num(t.get('train_positives'))} |",
+        f"| validation / calibration | {t.get('valid_as_of')} | {_num(t.get('valid_rows'))} "
+        f"| {_num(t.get('valid_positives'))} |",
         "",
         f"Early stopping on {t.get('early_stopping_on')}: {t.get('best_iteration')} of at most "
         f"{t.get('max_rounds')} boosting rounds. Calibration: {cal.get('method')} on the validation fold.",
@@ -48,8 +53,11 @@ def render_markdown(card: Mapping[str, Any], top_features: int = 10) -> str:
     ]
     unused = card.get("unused_feature_reasons") or {}
     if unused:
+        by_reason: dict[str, list[str]] = {}
+        for f, why in unused.items():
+            by_reason.setdefault(why, []).append(f)
         lines += ["Features the model could not use:", ""]
-        lines += [f"- `{f}`: {why}" for f, why in unused.items()]
+        lines += [f"- {why}: {', '.join(names)}" for why, names in by_reason.items()]
         lines.append("")
     lines += [
         "## Metrics",
@@ -66,7 +74,7 @@ def render_markdown(card: Mapping[str, Any], top_features: int = 10) -> str:
         f"| Lift in the top 20% | {_num(m.get('lift_top20'), 2)} |",
         f"| Base rate (churn share) | {_num(m.get('base_rate'))} |",
         f"| Mean predicted risk | {_num(m.get('mean_predicted'))} |",
-        f"| Rows / churners | {m.get('rows')} / {m.get('positives')} |",
+        f"| Rows / churners | {_num(m.get('rows'))} / {_num(m.get('positives'))} |",
         "",
         "## Top features by gain",
         "",

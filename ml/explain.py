@@ -47,7 +47,7 @@ def dimension_scores(model: TrainedModel, contributions: np.ndarray, *, unmeasur
     return pd.DataFrame(np.round(scores, 1), columns=dimension_columns())
 
 
-def _clean(x: float) -> float | None:
+def _clean(x: float | None) -> float | None:
     return None if x is None or math.isnan(x) else float(x)
 
 
@@ -66,33 +66,34 @@ def top_drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarr
     masked = np.where(contributions > min_contribution, contributions, -np.inf)
     order = np.argsort(-masked, axis=1, kind="stable")[:, :top_n]
     chosen = np.take_along_axis(masked, order, axis=1)
+    counts = (chosen > -np.inf).sum(axis=1).tolist()
+    # Python lists of plain floats: per-element numpy indexing is the slow part at 100k rows.
+    order_l = order.tolist()
+    contrib_l = np.round(np.where(np.isfinite(chosen), chosen, 0.0), 4).tolist()
+    values_l = np.take_along_axis(np.asarray(values, dtype="float64"), order, axis=1).tolist()
     specs = [model.specs[f] for f in model.features]
-    typical = [model.typical.get(f) for f in model.features]
-    typical_clean = [_clean(t) if t is not None else None for t in typical]
-    cache: dict[tuple[int, float], str] = {}
+    typical = [_clean(model.typical.get(f)) for f in model.features]
+    sentences: dict[tuple[int, float], str] = {}
     out: list[list[dict[str, Any]]] = []
     for i in range(n):
         row: list[dict[str, Any]] = []
-        for r in range(top_n):
-            c = chosen[i, r]
-            if c == -np.inf:
-                break
-            j = int(order[i, r])
-            v = _clean(values[i, j])
-            key = (j, v if v is not None else float("nan"))
-            sentence = cache.get(key) if v is not None else None
+        for r in range(counts[i]):
+            j = order_l[i][r]
+            v = values_l[i][r]
+            v = None if v != v else v
+            key = (j, v)
+            sentence = sentences.get(key)
             if sentence is None:
-                sentence = specs[j].sentence(v, typical_clean[j])
-                if v is not None:
-                    cache[key] = sentence
+                sentence = sentences[key] = specs[j].sentence(v, typical[j])
+            spec = specs[j]
             row.append({
-                "feature": specs[j].name,
-                "label": specs[j].label,
-                "dimension": specs[j].dimension,
+                "feature": spec.name,
+                "label": spec.label,
+                "dimension": spec.dimension,
                 "direction": DIRECTION_UP,
-                "contribution": round(float(c), 4),
+                "contribution": contrib_l[i][r],
                 "value": v,
-                "typical": typical_clean[j],
+                "typical": typical[j],
                 "sentence": sentence,
             })
         out.append(row)

@@ -19,7 +19,6 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from ml.calibration import Calibrator
 from ml.card import render_markdown
 from ml.errors import DatasetMismatch, ModelNotFound
 from ml.model import TrainedModel
