@@ -3,23 +3,9 @@
 -- A silence still running at the end of the data only counts once it is horizon_days long.
 with
 
-transactions as (
-
-    select * from {{ ref('stg_transactions') }}
-
-),
-
-interactions as (
-
-    select * from {{ ref('stg_interactions') }}
-
-),
-
 activity as (
 
-    select customer_id, occurred_at from transactions where is_payment
-    union all
-    select customer_id, occurred_at from interactions where is_inbound
+    select * from {{ ref('int_customer_activity') }}
 
 ),
 

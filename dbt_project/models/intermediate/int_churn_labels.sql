@@ -18,23 +18,15 @@ transactions as (
 
 ),
 
-interactions as (
+activity as (
 
-    select * from {{ ref('stg_interactions') }}
+    select * from {{ ref('int_customer_activity') }}
 
 ),
 
 lapses as (
 
     select * from {{ ref('int_activity_lapses') }}
-
-),
-
-activity as (
-
-    select customer_id, occurred_at from transactions where is_payment
-    union all
-    select customer_id, occurred_at from interactions where is_inbound
 
 ),
 
