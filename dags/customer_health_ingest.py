@@ -13,7 +13,6 @@ a delivery at once. Landing folder and configuration: `CUSTOMER_HEALTH_LANDING`,
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from datetime import datetime, timezone
 
 from airflow.sdk import Asset, dag, task
@@ -36,13 +35,7 @@ def ingest_landing() -> dict:
     report = ingest_step(settings)
     for outcome in report.failed:
         log.warning("%s: %s (%s)", outcome.path, outcome.status, outcome.reason)
-    summary = {
-        "files": dict(Counter(o.status for o in report.outcomes)),
-        "files_already_loaded": report.skipped,
-        "rows_loaded": report.total("loaded"),
-        "rows_quarantined": report.total("quarantined"),
-        "missing_entities": list(report.missing_entities),
-    }
+    summary = report.summary()
     log.info("ingest summary: %s", summary)
     if summary["rows_loaded"] == 0:
         raise AirflowSkipException(f"no new rows under {settings.landing}")

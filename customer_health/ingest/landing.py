@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,6 +49,16 @@ class IngestReport:
     @property
     def failed(self) -> list[FileOutcome]:
         return [o for o in self.outcomes if o.status in ("failed", "rejected")]
+
+    def summary(self) -> dict:
+        """Counts only (no paths' contents, no personal data): safe to log and to pass on."""
+        return {
+            "files": dict(Counter(o.status for o in self.outcomes)),
+            "files_already_loaded": self.skipped,
+            "rows_loaded": self.total("loaded"),
+            "rows_quarantined": self.total("quarantined"),
+            "missing_entities": list(self.missing_entities),
+        }
 
 
 Validator = Callable[[str, pd.DataFrame], "object"]
