@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -114,12 +112,19 @@ def at_risk_table(frame: pd.DataFrame, flt: reads.AtRiskFilter) -> Table:
     return table
 
 
+def _cell(value) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and pd.notna(value):
+        return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:.3f}"
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
 def _frame_table(title: str, frame: pd.DataFrame) -> Table:
     table = Table(title=title)
     for col in frame.columns:
-        table.add_column(str(col), justify="right" if pd.api.types.is_numeric_dtype(frame[col]) else "left")
+        numeric = pd.api.types.is_numeric_dtype(frame[col])
+        table.add_column(str(col).replace("_", " "), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
-        table.add_row(*[f"{v:,}" if isinstance(v, (int,)) else str(v) for v in row])
+        table.add_row(*[_cell(v.item() if hasattr(v, "item") else v) for v in row])
     return table
 
 
@@ -130,7 +135,7 @@ def print_status(console: Console, settings: Settings) -> None:
     run = reads.last_run(settings)
     if run:
         console.print(f"Last scoring run {run['run_id']} at {run['scored_at']:%Y-%m-%d %H:%M} UTC: "
-                      f"{run['customers_scored']:,} customers as of {run['as_of']}, "
+                      f"{run['customers_scored']:,} customers as of {pd.Timestamp(run['as_of']).date()}, "
                       f"model {run['model_version']}")
     else:
         console.print("No scoring run yet.")
@@ -148,10 +153,12 @@ def print_status(console: Console, settings: Settings) -> None:
     if run:
         console.print(_frame_table("Customers by band", reads.band_counts(settings)))
         card = read_card(settings.models_dir, run["model_version"])
-        metrics = {k: v for k, v in card.get("metrics", {}).items() if isinstance(v, (int, float))}
-        console.print(f"Model {run['model_version']} of {len(list_versions(settings.models_dir))} "
-                      f"in {settings.models_dir}: " + json.dumps(
-                          {k: round(v, 4) for k, v in metrics.items()}))
+        metrics = {k: v for k, v in card.get("metrics", {}).items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        title = (f"Model {run['model_version']} (of {len(list_versions(settings.models_dir))} "
+                 f"in {settings.models_dir}), validation metrics")
+        console.print(_frame_table(title, pd.DataFrame(
+            {"metric": list(metrics), "value": list(metrics.values())})))
         if card.get("unused_features"):
             console.print(f"[yellow]note[/] features without data: {', '.join(card['unused_features'])}")
 
