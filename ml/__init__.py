@@ -2,7 +2,7 @@
 
 Pure modelling on pandas frames: feature catalogue (``catalogue``), time split and refusal on thin
 data (``dataset``), LightGBM training (``train``), calibration, metrics, explanations
-(``explain``), scoring (``predict``), backtests (``backtest``) and a file-based model registry
+(``explain``), scoring (``predict``) and a file-based model registry
 (``registry``). It never imports Airflow or the pipeline package.
 
 Typical use::

@@ -91,7 +91,7 @@ def render_markdown(card: Mapping[str, Any], top_features: int = 10) -> str:
         "## Limitations",
         "",
         "- Trained on one company's history: it must only score the dataset it was trained on.",
-        "- Validated on a single as-of date; use the backtest over several dates to judge stability.",
+        "- Validated on a single as-of date; stability over several dates is not measured yet.",
         "- Training rows whose churn horizon overlaps the validation period share some outcomes with it, "
         "so validation metrics can be slightly optimistic unless an embargo of the horizon was used "
         f"(embargo used: {t.get('bounds', {}).get('embargo_days', 0)} days).",

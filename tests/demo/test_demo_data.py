@@ -12,7 +12,7 @@ import pyarrow.json as pjson
 import pyarrow.parquet as pq
 import pytest
 
-from customer_health.demo_data import generate_demo_data
+from customer_health.demo import generate_demo_data
 
 CUSTOMERS, MONTHS, SEED = 300, 12, 7
 START = date(2025, 1, 1)
