@@ -1,9 +1,12 @@
 -- Eligibility and churn label per customer and as-of date.
 -- Eligible: signed up, not cancelled, and a payment or inbound interaction within the
--- horizon before the cutoff. Churned: the customer cancels within horizon_days after the
--- cutoff, or lapses within it: their last activity before a silence of at least horizon_days
--- (no payment, no inbound interaction) falls before cutoff + horizon_days. Null while that is
--- not yet observable (it needs two horizons of data after as_of).
+-- horizon before the cutoff. Churned, judged only on what happens after the cutoff:
+--   * a cancellation within horizon_days, or
+--   * no payment and no inbound interaction at all within horizon_days, or
+--   * a lapse that starts within horizon_days: a last activity followed by a silence of at
+--     least horizon_days (the customer who stops half-way through the horizon).
+-- Null while that is not yet observable (a lapse starting late in the horizon needs a second
+-- horizon of data).
 with
 
 spine as (
@@ -36,13 +39,18 @@ cancellations as (
 
 ),
 
-active_before as (
+active_around as (
 
-    select spine.customer_id, spine.as_of, count(*) as activities
+    select
+        spine.customer_id,
+        spine.as_of,
+        sum(case when activity.occurred_at < spine.cutoff_at then 1 else 0 end) as activities_before,
+        sum(case when activity.occurred_at >= spine.cutoff_at then 1 else 0 end) as activities_after
     from spine
     inner join activity
         on activity.customer_id = spine.customer_id
-        and {{ in_window('activity.occurred_at', 'spine.cutoff_at', var('horizon_days')) }}
+        and activity.occurred_at >= {{ dbt.dateadd('day', -var('horizon_days'), 'spine.cutoff_at') }}
+        and activity.occurred_at < {{ dbt.dateadd('day', var('horizon_days'), 'spine.cutoff_at') }}
     group by spine.customer_id, spine.as_of
 
 ),
@@ -65,12 +73,11 @@ cancelled as (
 
 lapsed as (
 
-    -- a lapse starting inside the eligibility window before the cutoff or the horizon after it
     select spine.customer_id, spine.as_of, 1 as lapsed_within
     from spine
     inner join lapses
         on lapses.customer_id = spine.customer_id
-        and lapses.lapse_started_at >= {{ dbt.dateadd('day', -var('horizon_days'), 'spine.cutoff_at') }}
+        and lapses.lapse_started_at >= spine.cutoff_at
         and lapses.lapse_started_at < {{ dbt.dateadd('day', var('horizon_days'), 'spine.cutoff_at') }}
     group by spine.customer_id, spine.as_of
 
@@ -81,17 +88,19 @@ labels as (
     select
         spine.customer_id,
         spine.as_of,
-        coalesce(active_before.activities, 0) > 0
+        coalesce(active_around.activities_before, 0) > 0
             and coalesce(cancelled.cancelled_before, 0) = 0 as is_eligible,
         case
             when not spine.label_observed then null
-            when coalesce(cancelled.cancelled_within, 0) = 1 or lapsed.lapsed_within = 1 then 1
+            when coalesce(cancelled.cancelled_within, 0) = 1 then 1
+            when coalesce(active_around.activities_after, 0) = 0 then 1
+            when lapsed.lapsed_within = 1 then 1
             else 0
         end as churned
     from spine
-    left join active_before
-        on spine.customer_id = active_before.customer_id
-        and spine.as_of = active_before.as_of
+    left join active_around
+        on spine.customer_id = active_around.customer_id
+        and spine.as_of = active_around.as_of
     left join cancelled
         on spine.customer_id = cancelled.customer_id
         and spine.as_of = cancelled.as_of
