@@ -22,7 +22,8 @@ from customer_health.warehouse import connect, dataset_id
 log = logging.getLogger(__name__)
 
 SCORE_COLUMNS = [
-    "run_id", "scored_at", "as_of", "customer_id", "churn_risk", "score_source", "model_version",
+    "run_id", "scored_at", "as_of", "customer_id", "churn_risk", "revenue_12m", "score_source",
+    "model_version",
     "top_drivers", "reasons", "primary_dimension", "engagement_score", "experience_score",
     "voice_score", "value_score",
 ]
@@ -92,7 +93,8 @@ def _read_features(con) -> pd.DataFrame:
     return frame.rename(columns={"is_eligible": "eligible"})
 
 
-def _score_rows(scored: pd.DataFrame, run_id: str, scored_at: datetime) -> pd.DataFrame:
+def _score_rows(scored: pd.DataFrame, revenue: pd.Series, run_id: str,
+                scored_at: datetime) -> pd.DataFrame:
     drivers = scored["top_drivers"]
     out = pd.DataFrame({
         "run_id": run_id,
@@ -100,6 +102,8 @@ def _score_rows(scored: pd.DataFrame, run_id: str, scored_at: datetime) -> pd.Da
         "as_of": pd.to_datetime(scored["as_of"]).dt.date,
         "customer_id": scored["customer_id"].astype(str),
         "churn_risk": scored["churn_risk"].astype(float),
+        # revenue as of the scored date, so a run's revenue at risk never changes afterwards
+        "revenue_12m": revenue.reindex(scored.index).astype(float),
         "score_source": "model",
         "model_version": scored["model_version"],
         "top_drivers": [json.dumps(d, default=float) for d in drivers],
@@ -114,7 +118,11 @@ def _score_rows(scored: pd.DataFrame, run_id: str, scored_at: datetime) -> pd.Da
 
 
 def score_step(settings: Settings) -> ScoreSummary:
-    """Train (or reuse) the churn model of this dataset and score the customers active at as-of."""
+    """Train (or reuse) the churn model of this dataset and score the customers active at as-of.
+
+    The model learns only from outcomes known on the scoring date, so scoring a past date
+    (a backfill) is a true point-in-time score.
+    """
     from ml.predict import score
     from ml.registry import ensure_model
 
@@ -140,8 +148,9 @@ def score_step(settings: Settings) -> ScoreSummary:
         earlier = con.execute("select scored_at from scoring.runs where run_id = ?",
                               [run_id]).fetchall()
         scored_at = earlier[0][0] if earlier else datetime.now(timezone.utc).replace(tzinfo=None)
-        rows = _score_rows(scored, run_id, scored_at)
-        con.execute("delete from scoring.churn_scores")
+        rows = _score_rows(scored, current["revenue_12m"], run_id, scored_at)
+        # every run is kept (history and backfills); rerunning a run replaces its own rows
+        con.execute("delete from scoring.churn_scores where run_id = ?", [run_id])
         con.register("_scores", rows)
         con.execute("insert into scoring.churn_scores by name select * from _scores")
         con.unregister("_scores")

@@ -63,11 +63,12 @@ def failed_files(settings: Settings) -> pd.DataFrame:
             "where status in ('failed', 'rejected') order by ingested_at, path").df()
 
 
-def last_run(settings: Settings) -> dict | None:
+def current_run(settings: Settings) -> dict | None:
+    """The run customer_health shows: the latest as-of date, its latest run."""
     with connect(settings.warehouse, read_only=True) as con:
         rows = con.execute(
             "select run_id, scored_at, as_of, model_version, customers_scored "
-            "from scoring.runs order by scored_at desc limit 1").df()
+            "from scoring.runs order by as_of desc, scored_at desc, run_id desc limit 1").df()
     return None if rows.empty else rows.iloc[0].to_dict()
 
 

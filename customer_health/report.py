@@ -132,9 +132,9 @@ def print_status(console: Console, settings: Settings) -> None:
     from ml.registry import list_versions, read_card
 
     console.print(f"Dataset home: {settings.home}\nWarehouse: {settings.warehouse}")
-    run = reads.last_run(settings)
+    run = reads.current_run(settings)
     if run:
-        console.print(f"Last scoring run {run['run_id']} at {run['scored_at']:%Y-%m-%d %H:%M} UTC: "
+        console.print(f"Current scores: run {run['run_id']} at {run['scored_at']:%Y-%m-%d %H:%M} UTC: "
                       f"{run['customers_scored']:,} customers as of {pd.Timestamp(run['as_of']).date()}, "
                       f"model {run['model_version']}")
     else:

@@ -65,6 +65,7 @@ create table if not exists raw.interactions (
 );
 create table if not exists scoring.churn_scores (
     run_id varchar, scored_at timestamp, as_of date, customer_id varchar, churn_risk double,
+    revenue_12m double,
     score_source varchar, model_version varchar, top_drivers varchar, reasons varchar,
     primary_dimension varchar, engagement_score double, experience_score double,
     voice_score double, value_score double

@@ -96,7 +96,7 @@ def test_features_ignore_events_after_as_of(scored, demo, tmp_path, capsys):
 
 def test_status_shows_ledger_quarantine_and_model(scored, capsys):
     out = cli(capsys, "status", *scored["flags"])
-    assert "Ingest ledger" in out and "Last scoring run" in out and "roc_auc" in out
+    assert "Ingest ledger" in out and "Current scores" in out and "roc_auc" in out
 
 
 def test_evaluate_compares_with_the_oracle(scored, demo, capsys):
@@ -134,3 +134,23 @@ def test_a_model_of_another_dataset_is_never_used(scored, demo, tmp_path, capsys
     assert "trained" in out
     versions = table(home / "warehouse.duckdb", "select distinct model_version from main.customer_health")
     assert versions["model_version"].tolist() == ["v0002"]
+
+
+def test_a_backfill_goes_to_history_and_keeps_the_current_list(scored, demo, tmp_path, capsys):
+    home = tmp_path / "home"
+    shutil.copytree(scored["home"], home)
+    flags = ["--config", str(demo["config"]), "--home", str(home), "--landing", str(demo["landing"])]
+    warehouse = home / "warehouse.duckdb"
+    current = table(warehouse, "select distinct as_of from main.customer_health")["as_of"].tolist()
+    past = (pd.Timestamp(current[0]) - pd.Timedelta(days=60)).date().isoformat()
+
+    cli(capsys, "run", *flags, "--as-of", past)
+    assert table(warehouse, "select distinct as_of from main.customer_health")["as_of"].tolist() == current
+    runs = table(warehouse, "select as_of, count(*) as n from main.customer_health_history group by 1 order by 1")
+    assert [d.date().isoformat() for d in pd.to_datetime(runs["as_of"])] == [past, pd.Timestamp(current[0]).date().isoformat()]
+
+    # the next regular run compares with the run before it by as-of date: the backfill
+    cli(capsys, "run", *flags)
+    health = table(warehouse, "select * from main.customer_health")
+    assert health["previous_score"].notna().mean() > 0.5
+    assert set(health["trend"]) - {"new"}

@@ -1,6 +1,6 @@
 -- The as-of dates of the spine: month ends (every spine_interval_months) from the first month
 -- of data up to the scoring date, plus the scoring date itself. A date's label is observed
--- when two churn horizons after it lie inside the data (see int_churn_labels).
+-- when two churn horizons after it lie before the scoring date (see int_churn_labels).
 with
 
 transactions as (
@@ -68,7 +68,7 @@ month_ends as (
 
 as_of_dates as (
 
-    select as_of, false as is_scoring_date, last_event_date
+    select as_of, false as is_scoring_date, scoring_as_of
     from month_ends
     where as_of < scoring_as_of
       -- at least one month of history before the first as-of date
@@ -76,7 +76,7 @@ as_of_dates as (
 
     union all
 
-    select scoring_as_of as as_of, true as is_scoring_date, last_event_date
+    select scoring_as_of as as_of, true as is_scoring_date, scoring_as_of
     from scoring_date
 
 ),
@@ -87,8 +87,9 @@ final as (
         as_of,
         cast({{ dbt.dateadd('day', 1, 'as_of') }} as {{ dbt.type_timestamp() }}) as cutoff_at,
         is_scoring_date,
-        -- a lapse must be seen for a whole horizon after the horizon it starts in
-        {{ dbt.dateadd('day', 2 * var('horizon_days'), 'as_of') }} <= last_event_date as label_observed
+        -- a lapse must be seen for a whole horizon after the horizon it starts in, and only
+        -- outcomes known on the scoring date count (a backfill trains as it could have then)
+        {{ dbt.dateadd('day', 2 * var('horizon_days'), 'as_of') }} <= scoring_as_of as label_observed
     from as_of_dates
 
 )

@@ -1,15 +1,11 @@
--- The latest scoring run, turned into health scores, bands, revenue at risk and actions.
+{{ config(materialized='view') }}
+-- Every scoring run, turned into health scores, bands, revenue at risk and actions.
+-- A view: the marts below take only the rows they need (new runs, the current run).
 with
 
 scores as (
 
     select * from {{ source('scoring', 'churn_scores') }}
-
-),
-
-features as (
-
-    select * from {{ ref('fct_customer_features') }}
 
 ),
 
@@ -35,7 +31,7 @@ scored as (
         scores.top_drivers,
         scores.reasons,
         scores.primary_dimension,
-        coalesce(features.revenue_12m, 0) as revenue_12m,
+        coalesce(scores.revenue_12m, 0) as revenue_12m,
         scores.score_source,
         scores.model_version,
         customers.segment,
@@ -43,9 +39,6 @@ scored as (
         customers.region,
         customers.account_owner
     from scores
-    left join features
-        on scores.customer_id = features.customer_id
-        and scores.as_of = features.as_of
     left join customers
         on scores.customer_id = customers.customer_id
 

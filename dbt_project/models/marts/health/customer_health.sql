@@ -1,4 +1,6 @@
 -- One row per active customer: the current churn risk, health score and band, why, and what to do.
+-- Current means the run with the latest as-of date (the latest run among those); a backfill of
+-- an earlier date goes to the history only.
 with
 
 scores as (
@@ -13,29 +15,53 @@ history as (
 
 ),
 
+current_run as (
+
+    select run_id, as_of, scored_at
+    from (
+        select distinct run_id, as_of, scored_at from scores
+    ) as runs
+    order by as_of desc, scored_at desc, run_id desc
+    limit 1
+
+),
+
+current_scores as (
+
+    select scores.*
+    from scores
+    inner join current_run
+        on scores.run_id = current_run.run_id
+
+),
+
 previous_runs as (
 
+    -- the customer's score in the run just before the current one, by as-of date then run time
     select
         history.customer_id,
         history.health_score,
-        row_number() over (partition by history.customer_id order by history.scored_at desc, history.run_id desc) as recency_rank
+        row_number() over (
+            partition by history.customer_id
+            order by history.as_of desc, history.scored_at desc, history.run_id desc
+        ) as recency_rank
     from history
-    inner join scores
-        on history.customer_id = scores.customer_id
-        and history.run_id <> scores.run_id
-        and history.scored_at <= scores.scored_at
+    cross join current_run
+    where history.run_id <> current_run.run_id
+      and (history.as_of < current_run.as_of
+           or (history.as_of = current_run.as_of and history.scored_at < current_run.scored_at))
 
 ),
 
 with_previous as (
 
     select
-        scores.*,
+        current_scores.*,
         previous_runs.health_score as previous_score,
-        scores.health_score - previous_runs.health_score as score_delta
-    from scores
+        current_scores.health_score - previous_runs.health_score as score_delta
+    from current_scores
     left join previous_runs
-        on scores.customer_id = previous_runs.customer_id
+        on current_scores.customer_id = previous_runs.customer_id
         and previous_runs.recency_rank = 1
 
 ),

@@ -6,8 +6,8 @@
         full_refresh=false
     )
 }}
--- Append-only: one row per customer per scoring run. Re-running a scoring run replaces its
--- own rows (same run_id), so reruns leave the history as one run would.
+-- Append-only: one row per customer per scoring run, as it was scored. A run already in the
+-- history is not written again, so reruns leave the history as one run would.
 with
 
 scores as (
@@ -32,3 +32,6 @@ select
     score_source,
     model_version
 from scores
+{% if is_incremental() %}
+where run_id not in (select distinct run_id from {{ this }})
+{% endif %}
