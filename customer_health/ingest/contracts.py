@@ -20,6 +20,8 @@ class Contract:
     enums: dict[str, frozenset[str]] = field(default_factory=dict)
     # Columns whose unknown values become empty.
     soft_enums: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Text columns that must match a pattern when given: (regex, what it means).
+    patterns: dict[str, tuple[str, str]] = field(default_factory=dict)
     unique_key: bool = True       # events are unique by key; customers are updated by key
 
     @property
@@ -46,6 +48,7 @@ TRANSACTIONS = Contract(
     numbers=("amount",),
     ranges={"amount": (-1e9, 1e9)},
     enums={"type": frozenset({"purchase", "refund", "subscription_payment", "cancellation"})},
+    patterns={"currency": (r"^[A-Za-z]{3}$", "an ISO 4217 code such as USD")},
 )
 
 INTERACTIONS = Contract(

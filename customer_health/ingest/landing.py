@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -143,6 +144,19 @@ class _Batch:
         return reasons.dropna()
 
 
+HEADER_NAME = re.compile(r"^[a-z_][a-z0-9_ .-]{0,63}$")
+
+
+def _missing_columns_reason(missing: list[str], found) -> str:
+    """Say which required columns are missing; never echo a first line that holds data."""
+    names = [str(c) for c in found if c != LINE]
+    if names and all(HEADER_NAME.match(n) for n in names):
+        return (f"missing required column(s): {', '.join(missing)}; "
+                f"columns found: {', '.join(names)}")
+    return (f"missing required column(s): {', '.join(missing)}; the first line does not look "
+            "like a header (is the header missing, or is the delimiter not a comma?)")
+
+
 def _ingest_file(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, rel: str,
                  validator: Validator | None, landing: Path) -> FileOutcome | None:
     digest = _content_hash(path) if path.exists() else "missing"
@@ -185,11 +199,18 @@ def _load(batch: _Batch, validator: Validator | None, landing: Path) -> FileOutc
     frame = parsed.frame
     missing = [c for c in batch.contract.required if c not in frame.columns]
     if missing:
-        return finish(FileOutcome(
-            entity, rel, "failed", rows_in=len(frame) + len(parsed.broken_lines),
-            reason=f"missing required column(s): {', '.join(missing)}; "
-                   f"columns found: {', '.join(c for c in frame.columns if c != LINE)}"),
-            parsed.file_format)
+        # nothing of this file can load: every row goes to quarantine so nothing is lost
+        reason = _missing_columns_reason(missing, frame.columns)
+        rows = frame.drop(columns=[LINE])
+        batch.quarantine(frame[LINE], pd.Series(["missing_column"] * len(frame)),
+                         pd.Series([reason] * len(frame)), _records(rows))
+        rows_in = len(frame) + len(parsed.broken_lines)
+        batch.quarantine(parsed.broken_lines[LINE],
+                         pd.Series(["unparsable_record"] * len(parsed.broken_lines)),
+                         parsed.broken_lines["reason"],
+                         [json.dumps({"raw": r}) for r in parsed.broken_lines["raw"]])
+        return finish(FileOutcome(entity, rel, "failed", rows_in, 0, rows_in, reason=reason),
+                      parsed.file_format)
     # Rows that could not be parsed at all are not counted as loaded: quarantine them, and
     # reject the file rather than lose them silently.
     broken = parsed.broken_lines

@@ -69,11 +69,9 @@ def _parse_timestamps(series: pd.Series) -> pd.Series:
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
         return parsed.astype("datetime64[us]")
-    text = _as_text(series)
-    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    retry = parsed.isna() & text.notna()
-    if retry.any():
-        parsed[retry] = pd.to_datetime(text[retry], utc=True, errors="coerce", format="mixed")
+    # ISO 8601 only: guessing other layouts reads 05/01 as May 1st and 13/01 as January 13th
+    # in the same file. Anything else is quarantined as bad_timestamp.
+    parsed = pd.to_datetime(_as_text(series), utc=True, errors="coerce", format="ISO8601")
     return parsed.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
 
 
@@ -102,7 +100,8 @@ def check_rows(frame: pd.DataFrame, contract: Contract, now: datetime | None = N
         typed[col] = _parse_timestamps(frame[col])
         unparsable = _given(frame[col]) & typed[col].isna()
         problems.add(unparsable, "bad_timestamp",
-                     lambda m, col=col: f"{col} " + _quote(frame.loc[m, col]) + " is not a timestamp")
+                     lambda m, col=col: f"{col} " + _quote(frame.loc[m, col])
+                     + " is not an ISO 8601 timestamp (YYYY-MM-DD[THH:MM:SS][zone])")
         problems.add(typed[col] < EARLIEST, "out_of_range", f"{col} is before 1970-01-01")
         problems.add(typed[col] > latest, "out_of_range", f"{col} is in the future")
 
@@ -116,6 +115,13 @@ def check_rows(frame: pd.DataFrame, contract: Contract, now: datetime | None = N
                      lambda m, col=col, low=low, high=high: f"{col} "
                      + _as_text(frame.loc[m, col].astype("string")).fillna("")
                      + f" outside {low:g}..{high:g}")
+
+    for col, (pattern, meaning) in contract.patterns.items():
+        bad = typed[col].notna() & ~typed[col].str.fullmatch(pattern).fillna(False).astype(bool)
+        problems.add(bad, "bad_value",
+                     lambda m, col=col, meaning=meaning: f"{col} " + _quote(frame.loc[m, col])
+                     + f" is not {meaning}")
+        typed[col] = typed[col].str.upper()
 
     for col, allowed in contract.enums.items():
         value = typed[col].str.lower()

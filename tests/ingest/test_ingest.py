@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import shutil
 from functools import partial
 from pathlib import Path
 
@@ -149,19 +150,67 @@ def test_jsonl_with_one_broken_line_quarantines_that_line(tmp_path, landing):
 
 
 def test_batch_failing_its_expectation_suite_is_rejected_not_loaded(tmp_path, landing):
-    rows = "\n".join(f"t{i},c1,2025-01-01,purchase,1,dollars" for i in range(20))
-    write(landing / "transactions" / "bad_currency.csv",
+    # A stricter suite than the shipped one (amounts up to 100) shows the gate at work: the row
+    # rules accept these rows, the suite does not.
+    suites = tmp_path / "suites"
+    shutil.copytree(EXPECTATIONS_DIR, suites)
+    suite = json.loads((suites / "transactions.json").read_text())
+    for expectation in suite["expectations"]:
+        if (expectation["type"] == "expect_column_values_to_be_between"
+                and expectation["kwargs"].get("column") == "amount"):
+            expectation["kwargs"].update(min_value=-100, max_value=100)
+    (suites / "transactions.json").write_text(json.dumps(suite))
+    rows = "\n".join(f"t{i},c1,2025-01-01,purchase,{i * 50},USD" for i in range(5))
+    write(landing / "transactions" / "big_amounts.csv",
           "transaction_id,customer_id,occurred_at,type,amount,currency\n" + rows + "\n")
     write(landing / "transactions" / "good.csv", GOOD_TX.replace("t1", "g1").replace("t2", "g2").replace("t3", "g3"))
-    report, tables = ingest(tmp_path, landing)
+    with connect(tmp_path / "wh.duckdb") as con:
+        report = ingest_landing(con, landing, validator=partial(validate_batch, suites_dir=suites))
+        results = con.execute("select success, failed from raw.validation_results").df()
+        quarantine = con.execute("select line, rule, reason from raw.quarantine").df()
     status = {o.path: o for o in report.outcomes}
-    rejected = status["transactions/bad_currency.csv"]
-    assert (rejected.status, rejected.loaded, rejected.quarantined) == ("rejected", 0, 20)
-    assert "currency" in rejected.reason
+    rejected = status["transactions/big_amounts.csv"]
+    assert (rejected.status, rejected.loaded, rejected.quarantined) == ("rejected", 0, 5)
+    assert "amount" in rejected.reason
     assert status["transactions/good.csv"].loaded == 3
-    results = tables["validation_results"].set_index("success")
-    assert len(tables["validation_results"]) == 2 and not results.loc[False].empty
-    assert set(tables["quarantine"]["rule"]) == {"failed_validation"}
+    assert sorted(results["success"]) == [False, True]
+    assert set(quarantine["rule"]) == {"failed_validation"} and len(quarantine) == 5
+
+
+def test_currency_must_be_an_iso_code(tmp_path, landing):
+    write(landing / "transactions" / "t.csv",
+          "transaction_id,customer_id,occurred_at,type,amount,currency\n"
+          "g1,c1,2026-01-05,purchase,10,US Dollar\ng2,c1,2026-01-05,purchase,10,usd\n")
+    report, tables = ingest(tmp_path, landing)
+    (outcome,) = report.outcomes
+    assert (outcome.loaded, outcome.quarantined) == (1, 1)
+    q = tables["quarantine"].iloc[0]
+    assert (q.line, q.rule) == (2, "bad_value") and "'US Dollar' is not an ISO 4217 code" in q.reason
+    assert tables["transactions"]["currency"].tolist() == ["USD"]
+
+
+def test_only_iso_8601_timestamps_are_accepted(tmp_path, landing):
+    write(landing / "transactions" / "t.csv",
+          "transaction_id,customer_id,occurred_at\n"
+          "a,c1,05/01/2026 10:00\nb,c1,13/01/2026 10:00\nc,c1,2026-01-13T10:00:00+01:00\n")
+    report, tables = ingest(tmp_path, landing)
+    assert tables["quarantine"]["line"].tolist() == [2, 3]
+    assert set(tables["quarantine"]["rule"]) == {"bad_timestamp"}
+    # a zone is honoured: 10:00 at +01:00 is 09:00 UTC
+    assert str(tables["transactions"]["occurred_at"].iloc[0]) == "2026-01-13 09:00:00"
+
+
+def test_a_file_without_header_is_quarantined_and_its_data_not_echoed(tmp_path, landing):
+    write(landing / "customers" / "noheader.csv",
+          "C000001,2022-01-02,smb,basic,europe,Chen Wei,john.doe@private.com,2022-03-28\n"
+          "C000002,2022-01-03,smb,basic,europe,Chen Wei,jane@private.com,2022-03-28\n")
+    report, tables = ingest(tmp_path, landing)
+    (outcome,) = report.outcomes
+    assert (outcome.status, outcome.rows_in, outcome.quarantined) == ("failed", 1, 1)
+    assert "does not look like a header" in outcome.reason
+    assert "private.com" not in outcome.reason
+    assert "private.com" not in tables["ingest_ledger"]["reason"].iloc[0]
+    assert tables["quarantine"]["rule"].tolist() == ["missing_column"]
 
 
 def test_header_only_and_unknown_file_types_are_recorded(tmp_path, landing):
