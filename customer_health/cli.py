@@ -40,13 +40,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from customer_health.demo import generate_demo_data
 
-    out = Path(args.out)
-    truth = Path(args.truth) if args.truth else out.parent / "truth"
+    out, truth = Path(args.out), Path(args.truth)
+    from customer_health.errors import UsageError
+
     console = _console()
     with console.status(f"Simulating {args.customers:,} customers over {args.months} months"):
         started = time.perf_counter()
-        summary = generate_demo_data(out, truth, customers=args.customers, months=args.months,
-                                     seed=args.seed)
+        try:
+            summary = generate_demo_data(out, truth, customers=args.customers,
+                                         months=args.months, seed=args.seed)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     console.print(
         f"Wrote {sum(summary.files.values())} landing files to {out} "
         f"({', '.join(f'{v:,} {k}' for k, v in summary.rows.items())}) "
@@ -87,11 +91,16 @@ def _filter_from(args: argparse.Namespace, settings: Settings):
 
 
 def _print_at_risk(console, settings: Settings, flt) -> None:
-    from customer_health.reads import at_risk
+    from customer_health.reads import at_risk, distinct_values
     from customer_health.report import at_risk_table
 
     frame = at_risk(settings, flt)
     console.print(at_risk_table(frame, flt))
+    if frame.empty:
+        for given, column in ((flt.segment, "segment"), (flt.owner, "account_owner")):
+            if given:
+                console.print(f"Known {column.replace('_', ' ')}s: "
+                              f"{', '.join(distinct_values(settings, column))}")
 
 
 def cmd_at_risk(args: argparse.Namespace) -> int:
@@ -131,6 +140,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- parser
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
 def _dataset_flags() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("dataset")
@@ -150,15 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo-data", parents=[common], help="write simulated landing files")
-    p.add_argument("--customers", type=int, default=5000)
-    p.add_argument("--months", type=int, default=18)
+    p.add_argument("--customers", type=_positive, default=5000)
+    p.add_argument("--months", type=_positive, default=18)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--out", required=True, help="landing folder to write")
-    p.add_argument("--truth", help="folder for the ground truth (default: beside --out)")
+    p.add_argument("--out", required=True,
+                   help="landing folder to write (empty, or written by demo-data before)")
+    p.add_argument("--truth", required=True,
+                   help="folder for the ground truth (kept apart: the pipeline never reads it)")
     p.set_defaults(func=cmd_demo_data)
 
     def at_risk_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--top", type=int, help="how many customers (default from config)")
+        p.add_argument("--top", type=_positive, help="how many customers (default from config)")
         p.add_argument("--segment", help="only this segment")
         p.add_argument("--owner", help="only this account owner")
         p.add_argument("--band", action="append",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -51,18 +51,42 @@ class TrendConfig(_Strict):
     stable_points: float = Field(3, ge=0, le=100)
 
 
+Band = Literal["healthy", "watch", "at_risk", "critical"]
+
+
+class ModelParams(_Strict):
+    """The LightGBM settings a user may tune; a misspelt key is an error, not silently ignored."""
+
+    num_leaves: int | None = Field(None, ge=2, le=1024, strict=True)
+    max_depth: int | None = Field(None, ge=-1, le=64, strict=True)
+    learning_rate: float | None = Field(None, gt=0, le=1)
+    num_boost_round: int | None = Field(None, ge=1, le=10000, strict=True)
+    early_stopping_rounds: int | None = Field(None, ge=1, le=1000, strict=True)
+    min_data_in_leaf: int | None = Field(None, ge=1, strict=True)
+    feature_fraction: float | None = Field(None, gt=0, le=1)
+    bagging_fraction: float | None = Field(None, gt=0, le=1)
+    bagging_freq: int | None = Field(None, ge=0, strict=True)
+    lambda_l1: float | None = Field(None, ge=0)
+    lambda_l2: float | None = Field(None, ge=0)
+    min_gain_to_split: float | None = Field(None, ge=0)
+    calibration: Literal["auto", "isotonic", "sigmoid"] | None = None
+
+    def given(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
 class ModelConfig(_Strict):
-    seed: int = 42
-    num_threads: int = Field(2, ge=1, le=256)
-    min_labelled_rows: int = Field(500, ge=1)
-    min_positives: int = Field(50, ge=1)
-    min_cutoffs: int = Field(3, ge=2)
-    params: dict[str, Any] = Field(default_factory=dict)
+    seed: int = Field(42, strict=True)
+    num_threads: int = Field(2, ge=1, le=256, strict=True)
+    min_labelled_rows: int = Field(500, ge=1, strict=True)
+    min_positives: int = Field(50, ge=1, strict=True)
+    min_cutoffs: int = Field(3, ge=2, strict=True)
+    params: ModelParams = Field(default_factory=ModelParams)
 
 
 class AtRiskConfig(_Strict):
-    bands: list[str] = Field(default_factory=lambda: ["critical", "at_risk"])
-    top: int = Field(20, ge=1)
+    bands: list[Band] = Field(default_factory=lambda: ["critical", "at_risk"], min_length=1)
+    top: int = Field(20, ge=1, strict=True)
 
 
 class FileConfig(_Strict):

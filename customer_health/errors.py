@@ -5,8 +5,15 @@ from __future__ import annotations
 from customer_health.config import ConfigError
 from customer_health.dbt_runner import DbtError
 from customer_health.pipeline import NoDataError
+from customer_health.reads import NoScoresYet
 from customer_health.warehouse import WarehouseBusy
 from ml.errors import InsufficientData, ModelNotFound
 
-USER_ERRORS = (ConfigError, DbtError, NoDataError, WarehouseBusy, InsufficientData,
-               ModelNotFound, FileNotFoundError)
+
+
+class UsageError(ValueError):
+    """A command was asked for something it cannot do; the message says what to change."""
+
+
+USER_ERRORS = (ConfigError, DbtError, NoDataError, NoScoresYet, WarehouseBusy, InsufficientData,
+               ModelNotFound, FileNotFoundError, UsageError)

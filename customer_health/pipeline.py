@@ -57,6 +57,8 @@ def ingest_step(settings: Settings,
     """Load the new landing files of the dataset, each batch gated by its GX suite."""
     from customer_health.validation import validate_batch
 
+    if not settings.landing.is_dir():
+        raise FileNotFoundError(f"{settings.landing}: landing folder not found")
     validator = partial(validate_batch, suites_dir=EXPECTATIONS_DIR)
     with connect(settings.warehouse) as con:
         dataset_id(con)
@@ -135,7 +137,7 @@ def score_step(settings: Settings) -> ScoreSummary:
         raise NoDataError("the feature mart is empty; run the features step first")
     model, reused = ensure_model(
         settings.models_dir, frame, dataset_id=ds,
-        params={"seed": m.seed, **m.params}, num_threads=m.num_threads,
+        params={"seed": m.seed, **m.params.given()}, num_threads=m.num_threads,
         min_rows=m.min_labelled_rows, min_positives=m.min_positives, min_cutoffs=m.min_cutoffs,
     )
     current = frame[frame["is_scoring_date"] & frame["eligible"]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import duckdb
 import pandas as pd
 
 from customer_health.config import Settings
@@ -15,6 +16,10 @@ AT_RISK_COLUMNS = [
 ]
 
 
+class NoScoresYet(LookupError):
+    """The warehouse exists but holds no published scores yet."""
+
+
 @dataclass(frozen=True)
 class AtRiskFilter:
     bands: tuple[str, ...] = ("critical", "at_risk")
@@ -23,69 +28,104 @@ class AtRiskFilter:
     top: int = 20
 
 
+def _query(settings: Settings, sql: str, params: list | None = None) -> pd.DataFrame:
+    """Run a read-only query with bound parameters; a missing table means nothing is published."""
+    with connect(settings.warehouse, read_only=True) as con:
+        try:
+            return con.execute(sql, params or []).df()
+        except duckdb.CatalogException:
+            raise NoScoresYet(
+                f"{settings.warehouse}: nothing published yet; run `customer-health run`"
+            ) from None
+
+
 def at_risk(settings: Settings, flt: AtRiskFilter) -> pd.DataFrame:
-    """Customers in the given bands, most revenue at risk first (bound parameters only)."""
+    """Customers in the given bands, most revenue at risk first (bound parameters only).
+
+    Segment and owner match without regard to case.
+    """
     where, params = ["health_band in (select unnest(?))"], [list(flt.bands)]
     if flt.segment:
-        where.append("segment = ?")
+        where.append("lower(segment) = lower(?)")
         params.append(flt.segment)
     if flt.owner:
-        where.append("account_owner = ?")
+        where.append("lower(account_owner) = lower(?)")
         params.append(flt.owner)
-    sql = (f"select {', '.join(AT_RISK_COLUMNS)} from main.customer_health "
-           f"where {' and '.join(where)} "
-           "order by revenue_at_risk desc, churn_risk desc, customer_id limit ?")
-    with connect(settings.warehouse, read_only=True) as con:
-        frame = con.execute(sql, params + [flt.top]).df()
+    frame = _query(settings,
+                   f"select {', '.join(AT_RISK_COLUMNS)} from main.customer_health "
+                   f"where {' and '.join(where)} "
+                   "order by revenue_at_risk desc, churn_risk desc, customer_id limit ?",
+                   params + [flt.top])
     frame.insert(0, "rank", range(1, len(frame) + 1))
     return frame
 
 
+def distinct_values(settings: Settings, column: str) -> list[str]:
+    """The segments or owners present, to help a user whose filter matched nothing."""
+    if column not in ("segment", "account_owner"):
+        raise ValueError(column)
+    frame = _query(settings, f"select distinct {column} as v from main.customer_health "
+                             f"where {column} is not null order by 1")
+    return frame["v"].tolist()
+
+
 def ledger_summary(settings: Settings) -> pd.DataFrame:
-    with connect(settings.warehouse, read_only=True) as con:
-        return con.execute(
-            "select entity, status, count(*) as files, sum(rows_in) as rows_in, "
-            "sum(rows_loaded) as loaded, sum(rows_quarantined) as quarantined "
-            "from raw.ingest_ledger group by 1, 2 order by 1, 2").df()
+    return _query(settings,
+                  "select entity, status, count(*) as files, sum(rows_in) as rows_in, "
+                  "sum(rows_loaded) as loaded, sum(rows_quarantined) as quarantined "
+                  "from raw.ingest_ledger group by 1, 2 order by 1, 2")
 
 
 def quarantine_summary(settings: Settings) -> pd.DataFrame:
-    with connect(settings.warehouse, read_only=True) as con:
-        return con.execute(
-            "select entity, rule, count(*) as rows from raw.quarantine "
-            "group by 1, 2 order by 3 desc").df()
+    return _query(settings, "select entity, rule, count(*) as rows from raw.quarantine "
+                            "group by 1, 2 order by 3 desc")
 
 
-def failed_files(settings: Settings) -> pd.DataFrame:
-    with connect(settings.warehouse, read_only=True) as con:
-        return con.execute(
-            "select path, status, reason from raw.ingest_ledger "
-            "where status in ('failed', 'rejected') order by ingested_at, path").df()
+def quarantine_sample(settings: Settings, limit: int = 10) -> pd.DataFrame:
+    """The latest quarantined rows: file, line, rule and reason (not the record: personal data)."""
+    return _query(settings,
+                  "select q.path, q.line, q.rule, q.reason from raw.quarantine q "
+                  "join raw.ingest_ledger l using (file_id) "
+                  "order by l.ingested_at desc, q.path, q.line limit ?", [limit])
+
+
+def files_not_loaded(settings: Settings) -> pd.DataFrame:
+    """Failed or rejected files whose path has not loaded since (a fixed file clears it)."""
+    return _query(settings,
+                  "select path, status, reason from raw.ingest_ledger f "
+                  "where status in ('failed', 'rejected') and not exists ("
+                  "  select 1 from raw.ingest_ledger ok where ok.path = f.path "
+                  "  and ok.status in ('loaded', 'partial') and ok.ingested_at > f.ingested_at) "
+                  "order by ingested_at, path")
 
 
 def current_run(settings: Settings) -> dict | None:
     """The run customer_health shows: the latest as-of date, its latest run."""
-    with connect(settings.warehouse, read_only=True) as con:
-        rows = con.execute(
-            "select run_id, scored_at, as_of, model_version, customers_scored "
-            "from scoring.runs order by as_of desc, scored_at desc, run_id desc limit 1").df()
+    rows = _query(settings,
+                  "select run_id, scored_at, as_of, model_version, customers_scored "
+                  "from scoring.runs order by as_of desc, scored_at desc, run_id desc limit 1")
     return None if rows.empty else rows.iloc[0].to_dict()
 
 
 def entity_rows(settings: Settings) -> dict[str, int]:
-    with connect(settings.warehouse, read_only=True) as con:
-        return {e: con.execute(f"select count(*) from raw.{e}").fetchall()[0][0]
-                for e in ("customers", "transactions", "interactions")}
+    frame = _query(settings, "select 'customers' as e, count(*) as n from raw.customers "
+                             "union all select 'transactions', count(*) from raw.transactions "
+                             "union all select 'interactions', count(*) from raw.interactions")
+    return dict(zip(frame["e"], frame["n"]))
+
+
+def customers_outside_feed(settings: Settings) -> int:
+    """Customers seen in events but never in the customers feed (no segment, no owner)."""
+    frame = _query(settings, "select count(*) as n from main.dim_customers where not in_customer_feed")
+    return int(frame["n"].iloc[0])
 
 
 def band_counts(settings: Settings) -> pd.DataFrame:
-    with connect(settings.warehouse, read_only=True) as con:
-        return con.execute(
-            "select health_band, count(*) as customers, round(sum(revenue_at_risk), 0) "
-            "as revenue_at_risk from main.customer_health group by 1 "
-            "order by min(health_score)").df()
+    return _query(settings,
+                  "select health_band, count(*) as customers, round(sum(revenue_at_risk), 0) "
+                  "as revenue_at_risk from main.customer_health group by 1 "
+                  "order by min(health_score)")
 
 
 def current_scores(settings: Settings) -> pd.DataFrame:
-    with connect(settings.warehouse, read_only=True) as con:
-        return con.execute("select customer_id, churn_risk from main.customer_health").df()
+    return _query(settings, "select customer_id, churn_risk from main.customer_health")

@@ -108,7 +108,7 @@ def at_risk_table(frame: pd.DataFrame, flt: reads.AtRiskFilter) -> Table:
                       row.reasons or "", row.recommended_action or "", row.segment or "",
                       row.account_owner or "")
     if frame.empty:
-        table.caption = "No customer in these bands."
+        table.caption = "No customer matches these filters."
     return table
 
 
@@ -143,14 +143,21 @@ def print_status(console: Console, settings: Settings) -> None:
     quarantine = reads.quarantine_summary(settings)
     if not quarantine.empty:
         console.print(_frame_table("Quarantined rows by rule", quarantine))
-    failed = reads.failed_files(settings)
+    failed = reads.files_not_loaded(settings)
     if not failed.empty:
         console.print(_frame_table("Files not loaded", failed))
+    if not quarantine.empty:
+        console.print(_frame_table("Latest quarantined rows (all of them: table raw.quarantine)",
+                                   reads.quarantine_sample(settings)))
     rows = reads.entity_rows(settings)
     for entity, features in ENTITY_FEATURES.items():
         if rows[entity] == 0:
             console.print(f"[yellow]note[/] no {entity} loaded: {features} cannot be used")
     if run:
+        outside = reads.customers_outside_feed(settings)
+        if outside:
+            console.print(f"[yellow]note[/] {outside:,} customer(s) appear in events but not in "
+                          "the customers feed: scored without segment or owner")
         console.print(_frame_table("Customers by band", reads.band_counts(settings)))
         card = read_card(settings.models_dir, run["model_version"])
         metrics = {k: v for k, v in card.get("metrics", {}).items()

@@ -65,6 +65,9 @@ def roc_auc(score: np.ndarray, label: np.ndarray) -> float:
     return float((ranks[label].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+MARKER = ".customer-health-demo"  # hidden: ingest skips it
+
+
 def _validate(out_dir: Path, truth_dir: Path, customers: int, months: int, horizon_days: int) -> None:
     if customers < 1 or months < 1 or horizon_days < 1:
         raise ValueError("customers, months and horizon_days must all be at least 1")
@@ -73,6 +76,12 @@ def _validate(out_dir: Path, truth_dir: Path, customers: int, months: int, horiz
         folder = (out_dir / entity).resolve()
         if truth == folder or folder in truth.parents:
             raise ValueError(f"truth_dir {truth_dir} must not be inside the landing folder {folder}")
+    # Only a landing folder this generator wrote may be replaced: never delete a user's files.
+    foreign = [f for entity in ENTITIES if (out_dir / entity).is_dir()
+               for f in (out_dir / entity).rglob("*") if f.is_file()]
+    if foreign and not (out_dir / MARKER).exists():
+        raise ValueError(f"{out_dir} already holds landing files that demo-data did not write "
+                         f"(for example {foreign[0]}); choose an empty folder")
 
 
 def _fresh(folder: Path) -> Path:
@@ -142,7 +151,8 @@ def generate_demo_data(out_dir: Path, truth_dir: Path, customers: int, months: i
     """Simulate ``customers`` over ``months`` from ``start`` and write landing files and truth.
 
     The cut-off is ``start + months``; only events before it are written. Previous
-    contents of ``out_dir/{customers,transactions,interactions}`` are replaced.
+    contents of ``out_dir/{customers,transactions,interactions}`` are replaced, but only when
+    this generator wrote them (a marker file says so); other files make it refuse.
     """
     out_dir, truth_dir = Path(out_dir), Path(truth_dir)
     _validate(out_dir, truth_dir, customers, months, horizon_days)
@@ -163,6 +173,7 @@ def generate_demo_data(out_dir: Path, truth_dir: Path, customers: int, months: i
         files[entity] = _write_monthly(frame, _fresh(out_dir / entity), entity, grid, formats)
         rows[entity] = len(frame.style)
 
+    (out_dir / MARKER).write_text("written by customer-health demo-data\n", encoding="utf-8")
     active, prob, churned = _write_truth(truth_dir, sim, pop, grid, p)
     summary = DemoSummary(
         cutoff=grid.cutoff_day, start=start, horizon_days=horizon_days, seed=seed, customers=customers,

@@ -154,3 +154,20 @@ def test_a_backfill_goes_to_history_and_keeps_the_current_list(scored, demo, tmp
     health = table(warehouse, "select * from main.customer_health")
     assert health["previous_score"].notna().mean() > 0.5
     assert set(health["trend"]) - {"new"}
+
+
+def test_demo_data_never_deletes_files_it_did_not_write(tmp_path, capsys):
+    mine = tmp_path / "landing" / "transactions" / "my_export.csv"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("keep me")
+    code = main(["demo-data", "--customers", "10", "--months", "2", "--out",
+                 str(tmp_path / "landing"), "--truth", str(tmp_path / "truth")])
+    assert code == 2 and "did not write" in capsys.readouterr().err
+    assert mine.read_text() == "keep me"
+
+
+def test_reading_before_anything_is_published_says_what_to_do(tmp_path, capsys):
+    (tmp_path / "landing" / "transactions").mkdir(parents=True)
+    assert main(["ingest", "--home", str(tmp_path)]) == 0
+    assert main(["at-risk", "--home", str(tmp_path)]) == 2
+    assert "run `customer-health run`" in capsys.readouterr().err
