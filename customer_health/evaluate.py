@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from customer_health.config import Settings
+from customer_health.errors import UsageError
 from customer_health.reads import current_scores
 
 
@@ -31,10 +32,12 @@ def evaluate_against_truth(settings: Settings, truth_dir: Path) -> Evaluation:
         raise FileNotFoundError(f"{truth_file}: no ground truth here; write it with demo-data")
     truth = pd.read_csv(truth_file, dtype={"customer_id": str})
     joined = truth.merge(current_scores(settings), on="customer_id", how="inner")
-    if joined.empty or joined["churned"].nunique() < 2:
-        raise FileNotFoundError(
-            f"{truth_file}: no scored customer with both outcomes in the truth; "
-            "were the scores built from this demo data?")
+    # Truth customers are the ones active at the cutoff: nearly all must be scored, or the
+    # truth belongs to another dataset (or another as-of date).
+    if len(joined) < 0.8 * len(truth) or joined["churned"].nunique() < 2:
+        raise UsageError(
+            f"{truth_file}: only {len(joined):,} of its {len(truth):,} customers are scored in "
+            f"{settings.warehouse}; is this the ground truth of this dataset and as-of date?")
     return Evaluation(
         customers=len(joined),
         churn_rate=float(joined["churned"].mean()),

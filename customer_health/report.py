@@ -22,6 +22,15 @@ def _money(value: float) -> str:
     return f"{value:,.0f}" if pd.notna(value) else "-"
 
 
+def _risk(value: float) -> str:
+    """A probability for people: never a flat 100% or 0%."""
+    if value >= 0.995:
+        return ">99%"
+    if value < 0.005:
+        return "<1%"
+    return f"{value:.0%}"
+
+
 def print_ingest(console: Console, settings: Settings) -> None:
     seen = {"files": 0}
 
@@ -104,7 +113,7 @@ def at_risk_table(frame: pd.DataFrame, flt: reads.AtRiskFilter) -> Table:
     for row in frame.itertuples(index=False):
         table.add_row(str(row.rank), row.customer_id,
                       f"[{BAND_STYLE.get(row.health_band, '')}]{row.health_band}[/]",
-                      str(row.health_score), f"{row.churn_risk:.0%}", _money(row.revenue_at_risk),
+                      str(row.health_score), _risk(row.churn_risk), _money(row.revenue_at_risk),
                       row.reasons or "", row.recommended_action or "", row.segment or "",
                       row.account_owner or "")
     if frame.empty:

@@ -8,6 +8,8 @@ the catalogue file is edited later.
 
 from __future__ import annotations
 
+import re
+
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +22,9 @@ from ml.errors import CatalogueError
 DIMENSIONS: tuple[str, ...] = ("engagement", "experience", "voice", "value")
 RISK_SIDES: tuple[str, ...] = ("high", "low", "either")
 DEFAULT_CATALOGUE_PATH = Path(__file__).with_name("features.yml")
+
+
+_ZERO = re.compile(r"[-+]?[0,]*\.?0*%?")
 
 
 def _is_missing(x: Any) -> bool:
@@ -44,7 +49,9 @@ class FeatureSpec:
         """Format a number with this feature's format spec (``"n/a"`` for NaN)."""
         if _is_missing(x):
             return "n/a"
-        return format(float(x), self.fmt)
+        text = format(float(x), self.fmt)
+        # a value that rounds to zero reads "0.00", never "-0.00"
+        return format(0.0, self.fmt) if _ZERO.fullmatch(text) else text
 
     def _on_risky_side(self, value: float, typical: float) -> bool:
         if self.risk_when == "either" or _is_missing(typical):

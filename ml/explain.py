@@ -51,6 +51,23 @@ def _clean(x: float | None) -> float | None:
     return None if x is None or math.isnan(x) else float(x)
 
 
+def _explainable(specs: list, typical: list[float | None], values: np.ndarray) -> np.ndarray:
+    """True where a feature's value is missing or lies on its risky side of the typical value."""
+    out = np.ones(values.shape, dtype=bool)
+    for j, (spec, typ) in enumerate(zip(specs, typical)):
+        if typ is None:
+            continue
+        column = values[:, j]
+        if spec.risk_when == "high":
+            risky = column > typ
+        elif spec.risk_when == "low":
+            risky = column < typ
+        else:
+            risky = column != typ
+        out[:, j] = np.isnan(column) | risky
+    return out
+
+
 def top_drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarray, *, top_n: int = 3,
                 min_contribution: float = 1e-6) -> list[list[dict[str, Any]]]:
     """For each row, up to ``top_n`` features with the largest positive contribution, largest first.
@@ -63,16 +80,20 @@ def top_drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarr
     top_n = max(0, min(top_n, k))
     if n == 0 or top_n == 0:
         return [[] for _ in range(n)]
-    masked = np.where(contributions > min_contribution, contributions, -np.inf)
+    values = np.asarray(values, dtype="float64")
+    specs = [model.specs[f] for f in model.features]
+    typical = [_clean(model.typical.get(f)) for f in model.features]
+    # Only a value a person would call a reason: missing, or on the risky side of typical.
+    # "1 purchase (typical 1)" may carry SHAP weight through interactions, but it explains nothing.
+    masked = np.where((contributions > min_contribution) & _explainable(specs, typical, values),
+                      contributions, -np.inf)
     order = np.argsort(-masked, axis=1, kind="stable")[:, :top_n]
     chosen = np.take_along_axis(masked, order, axis=1)
     counts = (chosen > -np.inf).sum(axis=1).tolist()
     # Python lists of plain floats: per-element numpy indexing is the slow part at 100k rows.
     order_l = order.tolist()
     contrib_l = np.round(np.where(np.isfinite(chosen), chosen, 0.0), 4).tolist()
-    values_l = np.take_along_axis(np.asarray(values, dtype="float64"), order, axis=1).tolist()
-    specs = [model.specs[f] for f in model.features]
-    typical = [_clean(model.typical.get(f)) for f in model.features]
+    values_l = np.take_along_axis(values, order, axis=1).tolist()
     sentences: dict[tuple[int, float], str] = {}
     out: list[list[dict[str, Any]]] = []
     for i in range(n):

@@ -29,9 +29,9 @@ def test_catalogue_covers_the_mart_features():
 
 def test_sentences_contain_the_value_and_typical():
     spec = load_catalogue()["days_since_last_purchase"]
-    assert spec.sentence(74.0, 12.0) == "74 days since the last purchase (typical 12)"
-    assert spec.sentence(1.0, 12.0).startswith("Days since last purchase: 1")  # not the risky side: neutral
-    assert load_catalogue()["purchases_30d"].sentence(1.0, 3.0) == "Only 1 purchase in the last 30 days (typical 3)"
+    assert spec.sentence(74.0, 12.0) == "74 days since the last payment (purchase or subscription) (typical 12)"
+    assert spec.sentence(1.0, 12.0).startswith("Days since last payment: 1")  # not the risky side: neutral
+    assert load_catalogue()["purchases_30d"].sentence(1.0, 3.0) == "Only 1 one-off purchase in the last 30 days (typical 3)"
     assert load_catalogue()["spend_change_90d"].sentence(0.4, 1.0).startswith("Spending at 40% of")
 
 

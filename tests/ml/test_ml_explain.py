@@ -19,10 +19,10 @@ def test_drivers_name_the_signal_for_a_high_risk_customer(model, score_rows):
     top = drivers[0]
     assert top["feature"] == SIGNAL_FEATURE
     assert top["direction"] == "raises risk" and top["contribution"] > 0
-    assert top["dimension"] == "engagement" and top["label"] == "Days since last purchase"
+    assert top["dimension"] == "engagement" and top["label"] == "Days since last payment"
     value = score_rows.loc[worst, SIGNAL_FEATURE]
     assert top["value"] == value
-    assert f"{value:,.0f} days since the last purchase" in top["sentence"]
+    assert f"{value:,.0f} days since the last payment" in top["sentence"]
     assert f"(typical {model.typical[SIGNAL_FEATURE]:,.0f})" in top["sentence"]
     assert expl.loc[worst, "reasons"].startswith(top["sentence"])
     assert expl.loc[worst, "reasons"] == "; ".join(d["sentence"] for d in drivers)
@@ -70,3 +70,18 @@ def test_no_positive_contribution_means_no_driver(model):
     contrib = -np.ones((2, len(model.features)))
     values = np.zeros((2, len(model.features)))
     assert explain.top_drivers(model, contrib, values) == [[], []]
+
+
+def test_a_typical_or_reassuring_value_is_never_given_as_a_reason(model, score_rows):
+    scored = predict.predict(model, score_rows)
+    expl = explain.explain(model, score_rows, scored)
+    for drivers in expl["top_drivers"]:
+        for d in drivers:
+            spec = model.specs[d["feature"]]
+            if d["value"] is None or d["typical"] is None:
+                continue
+            assert d["value"] != d["typical"]
+            if spec.risk_when == "high":
+                assert d["value"] > d["typical"]
+            elif spec.risk_when == "low":
+                assert d["value"] < d["typical"]
