@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -41,8 +43,10 @@ def print_ingest(console: Console, settings: Settings) -> None:
     with console.status("Ingesting landing files") as status:
         report = pipeline.ingest_step(settings, progress=tick)
     loaded, quarantined = report.total("loaded"), report.total("quarantined")
-    console.print(f"[bold]Ingest[/]: {len(report.outcomes)} new file(s), {report.skipped} already "
-                  f"loaded; {loaded:,} rows loaded, {quarantined:,} quarantined")
+    by_status = Counter(o.status for o in report.outcomes)
+    files = ", ".join(f"{n} {status}" for status, n in sorted(by_status.items())) or "none new"
+    console.print(f"[bold]Ingest[/]: files: {files}; {report.skipped} seen before; "
+                  f"{loaded:,} rows loaded, {quarantined:,} quarantined")
     for outcome in report.failed:
         console.print(f"  [red]{outcome.status}[/] {outcome.path}: {outcome.reason}")
     for outcome in report.outcomes:

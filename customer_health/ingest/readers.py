@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -53,9 +54,25 @@ def _decode(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
         raise FileUnreadable(
-            f"not UTF-8 text (invalid byte at offset {exc.start}); re-export the file as UTF-8"
+            f"not UTF-8 text (invalid byte 0x{data[exc.start]:02x} on line {line}); "
+            "re-export the file as UTF-8"
         ) from None
+
+
+def _record_lines(text: str, sep: str, records: int) -> list[int] | None:
+    """The line each CSV record starts on, when quoted fields span lines (else None)."""
+    if '"' not in text:
+        return None
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    next(reader, None)  # header
+    starts, previous_end = [], reader.line_num
+    for row in reader:
+        if row:  # blank lines are skipped, as pandas does
+            starts.append(previous_end + 1)
+        previous_end = reader.line_num
+    return starts if len(starts) == records else None
 
 
 def _read_csv(path: Path) -> ParsedFile:
@@ -69,7 +86,8 @@ def _read_csv(path: Path) -> ParsedFile:
     except (pd.errors.ParserError, ValueError) as exc:
         raise FileUnreadable(f"not valid CSV: {str(exc).strip()}") from None
     frame.columns = [str(c).strip().lower() for c in frame.columns]
-    frame[LINE] = range(2, len(frame) + 2)  # line 1 is the header
+    # line 1 is the header; quoted newlines push later records down
+    frame[LINE] = _record_lines(text, sep, len(frame)) or range(2, len(frame) + 2)
     return ParsedFile(frame, _no_broken_lines(), "csv")
 
 

@@ -66,7 +66,7 @@ def test_a_second_run_changes_nothing(scored, capsys):
     before = table(scored["warehouse"], "select * from main.customer_health order by customer_id")
     history_before = table(scored["warehouse"], "select count(*) as n from main.customer_health_history")
     out = cli(capsys, "run", *scored["flags"])
-    assert "0 new file(s)" in out and "reused" in out
+    assert "files: none new" in out and "reused" in out
     after = table(scored["warehouse"], "select * from main.customer_health order by customer_id")
     pd.testing.assert_frame_equal(before, after)
     assert table(scored["warehouse"], "select count(*) as n from main.customer_health_history").equals(history_before)

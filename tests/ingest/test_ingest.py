@@ -228,3 +228,20 @@ def test_missing_entity_folder_is_reported(tmp_path):
     write(root / "transactions" / "t.csv", GOOD_TX)
     report, _ = ingest(tmp_path, root)
     assert report.missing_entities == ["customers", "interactions"]
+
+
+def test_quoted_newlines_keep_line_numbers_true_to_the_file(tmp_path, landing):
+    write(landing / "interactions" / "q.csv",
+          'interaction_id,customer_id,occurred_at,text,csat\n'
+          'i1,c1,2025-01-01,"two\nlines",4\n'
+          'i2,c1,2025-01-01,fine,9\n')
+    report, tables = ingest(tmp_path, landing)
+    assert tables["quarantine"]["line"].tolist() == [4]
+
+
+def test_non_utf8_bytes_name_the_line(tmp_path, landing):
+    (landing / "transactions" / "latin1.csv").write_bytes(
+        b"transaction_id,customer_id,occurred_at,product\nt1,c1,2025-01-01,caf\xe9\n")
+    report, _ = ingest(tmp_path, landing)
+    (outcome,) = report.outcomes
+    assert outcome.status == "failed" and "line 2" in outcome.reason and "UTF-8" in outcome.reason
