@@ -196,26 +196,19 @@ def _load(batch: _Batch, validator: Validator | None, landing: Path) -> FileOutc
     except (FileUnreadable, OSError) as exc:
         return finish(FileOutcome(entity, rel, "failed", reason=str(exc)))
 
-    frame = parsed.frame
+    frame, broken = parsed.frame, parsed.broken_lines
+    rows_in = len(frame) + len(broken)
+    # records that could not be parsed at all (a broken JSON line) are quarantined as they were
+    batch.quarantine(broken[LINE], pd.Series(["unparsable_record"] * len(broken)),
+                     broken["reason"], [json.dumps({"raw": r}) for r in broken["raw"]])
     missing = [c for c in batch.contract.required if c not in frame.columns]
     if missing:
         # nothing of this file can load: every row goes to quarantine so nothing is lost
         reason = _missing_columns_reason(missing, frame.columns)
-        rows = frame.drop(columns=[LINE])
         batch.quarantine(frame[LINE], pd.Series(["missing_column"] * len(frame)),
-                         pd.Series([reason] * len(frame)), _records(rows))
-        rows_in = len(frame) + len(parsed.broken_lines)
-        batch.quarantine(parsed.broken_lines[LINE],
-                         pd.Series(["unparsable_record"] * len(parsed.broken_lines)),
-                         parsed.broken_lines["reason"],
-                         [json.dumps({"raw": r}) for r in parsed.broken_lines["raw"]])
+                         pd.Series([reason] * len(frame)), _records(frame.drop(columns=[LINE])))
         return finish(FileOutcome(entity, rel, "failed", rows_in, 0, rows_in, reason=reason),
                       parsed.file_format)
-    # Rows that could not be parsed at all are not counted as loaded: quarantine them, and
-    # reject the file rather than lose them silently.
-    broken = parsed.broken_lines
-    batch.quarantine(broken[LINE], pd.Series(["unparsable_record"] * len(broken)),
-                     broken["reason"], [json.dumps({"raw": r}) for r in broken["raw"]])
 
     checked = check_rows(frame, batch.contract)
     bad = checked.bad
@@ -229,8 +222,7 @@ def _load(batch: _Batch, validator: Validator | None, landing: Path) -> FileOutc
                          _records(frame.set_index(LINE).loc[dups[LINE]].reset_index(drop=True)))
         good = good.drop(index=dup_reasons.index)
 
-    rows_in = len(frame) + len(broken)
-    quarantined = len(broken) + len(bad) + (rows_in - len(broken) - len(bad) - len(good))
+    quarantined = rows_in - len(good)
     if rows_in == 0:
         return finish(FileOutcome(entity, rel, "empty", reason="header only, no data rows"),
                       parsed.file_format, checked.extra_columns)
