@@ -28,6 +28,8 @@ class PathsConfig(_Strict):
     home: str = "state/default"
     landing: str = "state/default/landing"
     warehouse: str | None = None
+    # How long a step waits for another run of the same dataset before giving up.
+    lock_wait_seconds: float = Field(1800, ge=0)
 
 
 class ChurnConfig(_Strict):

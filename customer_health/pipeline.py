@@ -7,16 +7,17 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from functools import partial
 from typing import Callable
 
 import pandas as pd
 
 from customer_health.config import EXPECTATIONS_DIR, Settings
-from customer_health.dbt_runner import DbtResult, run_dbt
+from customer_health.dbt_runner import DbtResult, dbt_vars, run_dbt
 from customer_health.ingest import FileOutcome, IngestReport, ingest_landing
 from customer_health.ingest.contracts import ENTITIES
+from customer_health.locking import exclusive
 from customer_health.warehouse import connect, dataset_id
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class PublishSummary:
     bands: dict[str, int]
 
 
+@exclusive
 def ingest_step(settings: Settings,
                 progress: Callable[[FileOutcome | None], None] | None = None) -> IngestReport:
     """Load the new landing files of the dataset, each batch gated by its GX suite."""
@@ -71,14 +73,41 @@ def loaded_entities(settings: Settings) -> dict[str, int]:
         return {e: con.execute(f"select count(*) from raw.{e}").fetchall()[0][0] for e in ENTITIES}
 
 
+def feed_watermarks(settings: Settings) -> dict[str, date]:
+    """The date of the latest event each event feed has delivered (feeds without rows omitted)."""
+    with connect(settings.warehouse) as con:
+        rows = con.execute(
+            "select 'transactions', cast(max(occurred_at) as date) from raw.transactions "
+            "union all select 'interactions', cast(max(occurred_at) as date) "
+            "from raw.interactions").fetchall()
+    return {feed: day for feed, day in rows if day is not None}
+
+
+def _check_as_of(as_of: str, watermarks: dict[str, date]) -> None:
+    try:
+        day = date.fromisoformat(as_of)
+    except ValueError:
+        raise NoDataError(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)") from None
+    common = min(watermarks.values())
+    if day > common:
+        raise NoDataError(f"--as-of {day} is after the data every feed has reached ({common}); "
+                          "scores for it would read missing data as silent customers")
+
+
+@exclusive
 def features_step(settings: Settings, as_of: str | None = None) -> DbtResult:
-    """Build staging, intermediate and feature marts with dbt (tests included)."""
-    counts = loaded_entities(settings)
-    if counts["transactions"] == 0 and counts["interactions"] == 0:
+    """Build staging, intermediate and feature marts with dbt (tests included).
+
+    The scoring date defaults to the latest date every feed has reached.
+    """
+    watermarks = feed_watermarks(settings)
+    if not watermarks:
         raise NoDataError(
             f"{settings.warehouse}: no transactions and no interactions loaded yet; put files "
             f"under {settings.landing}/transactions or /interactions and run ingest"
         )
+    if as_of:
+        _check_as_of(as_of, watermarks)
     return run_dbt(settings, "build", exclude="tag:scores", as_of=as_of)
 
 
@@ -119,6 +148,7 @@ def _score_rows(scored: pd.DataFrame, revenue: pd.Series, run_id: str,
     return out[SCORE_COLUMNS]
 
 
+@exclusive
 def score_step(settings: Settings) -> ScoreSummary:
     """Train (or reuse) the churn model of this dataset and score the customers active at as-of.
 
@@ -143,7 +173,11 @@ def score_step(settings: Settings) -> ScoreSummary:
     current = frame[frame["is_scoring_date"] & frame["eligible"]]
     as_of = pd.Timestamp(frame.loc[frame["is_scoring_date"], "as_of"].iloc[0]).date().isoformat()
     scored = score(model, current)
-    run_id = hashlib.sha256(f"{model.version}|{as_of}|{ledger}".encode()).hexdigest()[:16]
+    # Same model, date, data and publishing settings (bands, playbook): same run. A change of
+    # any of them is a new run, so the history always holds what customer_health showed.
+    publishing = json.dumps(dbt_vars(settings, None), sort_keys=True)
+    run_id = hashlib.sha256(
+        f"{model.version}|{as_of}|{ledger}|{publishing}".encode()).hexdigest()[:16]
 
     with connect(settings.warehouse) as con:
         con.begin()
@@ -151,7 +185,7 @@ def score_step(settings: Settings) -> ScoreSummary:
                               [run_id]).fetchall()
         scored_at = earlier[0][0] if earlier else datetime.now(timezone.utc).replace(tzinfo=None)
         rows = _score_rows(scored, current["revenue_12m"], run_id, scored_at)
-        # every run is kept (history and backfills); rerunning a run replaces its own rows
+        # every run is kept (history and backfills); rerunning the same run rewrites its rows
         con.execute("delete from scoring.churn_scores where run_id = ?", [run_id])
         con.register("_scores", rows)
         con.execute("insert into scoring.churn_scores by name select * from _scores")
@@ -164,6 +198,7 @@ def score_step(settings: Settings) -> ScoreSummary:
                         list(model.unused_features))
 
 
+@exclusive
 def publish_step(settings: Settings) -> PublishSummary:
     """Build the marts users read (customer_health, history, at-risk list) and export Parquet."""
     result = run_dbt(settings, "build", select="tag:scores")

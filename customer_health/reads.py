@@ -100,10 +100,27 @@ def files_not_loaded(settings: Settings) -> pd.DataFrame:
 
 
 def current_run(settings: Settings) -> dict | None:
-    """The run customer_health shows: the latest as-of date, its latest run."""
-    rows = _query(settings,
-                  "select run_id, scored_at, as_of, model_version, customers_scored "
-                  "from scoring.runs order by as_of desc, scored_at desc, run_id desc limit 1")
+    """The run customer_health shows (what users read), with its details."""
+    try:
+        rows = _query(settings,
+                      "select r.run_id, r.scored_at, r.as_of, r.model_version, r.customers_scored "
+                      "from scoring.runs r "
+                      "where r.run_id = (select max(run_id) from main.customer_health)")
+    except NoScoresYet:
+        return None
+    return None if rows.empty else rows.iloc[0].to_dict()
+
+
+def unpublished_run(settings: Settings) -> dict | None:
+    """A scored run newer than what customer_health shows (a publish failed or is pending)."""
+    try:
+        rows = _query(settings,
+                      "select run_id, as_of from scoring.runs r where not exists ("
+                      "  select 1 from main.customer_health_history h where h.run_id = r.run_id) "
+                      "order by as_of desc, scored_at desc limit 1")
+    except NoScoresYet:
+        rows = _query(settings, "select run_id, as_of from scoring.runs "
+                                "order by as_of desc, scored_at desc limit 1")
     return None if rows.empty else rows.iloc[0].to_dict()
 
 

@@ -65,7 +65,17 @@ def _print_unusable(console: Console, settings: Settings, missing: list[str]) ->
                           f"{ENTITY_FEATURES[entity]} cannot be used")
 
 
+def _print_lagging_feed(console: Console, settings: Settings) -> None:
+    marks = pipeline.feed_watermarks(settings)
+    if len(marks) > 1 and len(set(marks.values())) > 1:
+        reach = ", ".join(f"{feed} reach {day}" for feed, day in sorted(marks.items()))
+        console.print(f"  [yellow]note[/] the feeds end on different dates ({reach}): scores are "
+                      f"as of {min(marks.values())}, the latest date all of them reached")
+
+
 def print_features(console: Console, settings: Settings, as_of: str | None = None) -> None:
+    if not as_of:
+        _print_lagging_feed(console, settings)
     with console.status("Building features with dbt (staging -> intermediate -> marts)"):
         result = pipeline.features_step(settings, as_of=as_of)
     console.print(f"[bold]Features[/]: dbt build passed {result.passed} models and tests")
@@ -146,6 +156,11 @@ def print_status(console: Console, settings: Settings) -> None:
 
     console.print(f"Dataset home: {settings.home}\nWarehouse: {settings.warehouse}")
     run = reads.current_run(settings)
+    pending = reads.unpublished_run(settings)
+    if pending:
+        console.print(f"[yellow]note[/] run {pending['run_id']} (as of "
+                      f"{pd.Timestamp(pending['as_of']).date()}) was scored but not published; "
+                      "run `customer-health publish`")
     if run:
         console.print(f"Current scores: run {run['run_id']} at {run['scored_at']:%Y-%m-%d %H:%M} UTC: "
                       f"{run['customers_scored']:,} customers as of {pd.Timestamp(run['as_of']).date()}, "
@@ -162,6 +177,7 @@ def print_status(console: Console, settings: Settings) -> None:
     if not quarantine.empty:
         console.print(_frame_table("Latest quarantined rows (all of them: table raw.quarantine)",
                                    reads.quarantine_sample(settings)))
+    _print_lagging_feed(console, settings)
     rows = reads.entity_rows(settings)
     for entity, features in ENTITY_FEATURES.items():
         if rows[entity] == 0:

@@ -4,8 +4,9 @@ Runs when `customer_health_ingest` loaded new rows (asset `customer_health_raw`)
 tests the staging, intermediate and feature models (everything but the scored marts), then the
 task updates `customer_health_features`, which starts `customer_health_score`.
 
-The `as_of` parameter (a date, default: the latest data) rebuilds the features as of an earlier
-day; a manual run with it re-scores and re-publishes that day through the asset chain.
+The `as_of` parameter (a date, default: the latest date every feed has reached) rebuilds the
+features as of an earlier day; the chain then scores that day into `customer_health_history`
+(a backfill), while `customer_health` keeps showing the latest date.
 """
 
 from __future__ import annotations

@@ -171,3 +171,40 @@ def test_reading_before_anything_is_published_says_what_to_do(tmp_path, capsys):
     assert main(["ingest", "--home", str(tmp_path)]) == 0
     assert main(["at-risk", "--home", str(tmp_path)]) == 2
     assert "run `customer-health run`" in capsys.readouterr().err
+
+
+def test_a_lagging_feed_holds_the_scoring_date_back(demo, tmp_path, capsys):
+    landing = tmp_path / "landing"
+    shutil.copytree(demo["landing"], landing)
+    months = sorted((landing / "interactions").iterdir())
+    months[-1].unlink()  # the interactions feed is a month behind
+    flags = ["--config", str(demo["config"]), "--home", str(tmp_path / "home"), "--landing", str(landing)]
+    out = cli(capsys, "run", *flags)
+    assert "feeds end on different dates" in out
+    warehouse = tmp_path / "home" / "warehouse.duckdb"
+    last_interaction = table(warehouse, "select cast(max(occurred_at) as date) as d from raw.interactions")["d"][0]
+    as_of = table(warehouse, "select distinct as_of from main.customer_health")["as_of"].tolist()
+    assert [pd.Timestamp(d).date() for d in as_of] == [pd.Timestamp(last_interaction).date()]
+    # a date past what every feed reached is refused
+    later = (pd.Timestamp(last_interaction) + pd.Timedelta(days=10)).date().isoformat()
+    assert main(["features", *flags, "--as-of", later]) == 2
+    assert "after the data every feed has reached" in capsys.readouterr().err
+
+
+def test_new_band_thresholds_make_a_new_run_and_history_agrees(scored, demo, tmp_path, capsys):
+    import yaml
+
+    home = tmp_path / "home"
+    shutil.copytree(scored["home"], home)
+    config = yaml.safe_load(demo["config"].read_text())
+    config["bands"]["healthy"] = 90
+    path = tmp_path / "strict.yml"
+    path.write_text(yaml.safe_dump(config))
+    cli(capsys, "run", "--config", str(path), "--home", str(home), "--landing", str(demo["landing"]))
+    mismatched = table(home / "warehouse.duckdb", """
+        select count(*) as n from main.customer_health c
+        join main.customer_health_history h using (run_id, customer_id)
+        where c.health_band <> h.health_band""")
+    assert mismatched["n"][0] == 0
+    runs = table(home / "warehouse.duckdb", "select count(distinct run_id) as n from main.customer_health_history")
+    assert runs["n"][0] == 2

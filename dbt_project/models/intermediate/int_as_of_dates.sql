@@ -1,6 +1,8 @@
 -- The as-of dates of the spine: month ends (every spine_interval_months) from the first month
 -- of data up to the scoring date, plus the scoring date itself. A date's label is observed
 -- when two churn horizons after it lie before the scoring date (see int_churn_labels).
+-- The default scoring date is the latest date every feed has reached: when one feed lags,
+-- scoring past its end would read its silence as customers going quiet.
 with
 
 transactions as (
@@ -15,16 +17,24 @@ interactions as (
 
 ),
 
+feed_bounds as (
+
+    select 'transactions' as feed, min(occurred_at) as first_at, max(occurred_at) as last_at
+    from transactions
+    union all
+    select 'interactions' as feed, min(occurred_at) as first_at, max(occurred_at) as last_at
+    from interactions
+
+),
+
 bounds as (
 
+    -- feeds without any row do not hold the date back
     select
-        cast(min(occurred_at) as date) as first_event_date,
-        cast(max(occurred_at) as date) as last_event_date
-    from (
-        select occurred_at from transactions
-        union all
-        select occurred_at from interactions
-    ) as events
+        cast(min(first_at) as date) as first_event_date,
+        cast(min(last_at) as date) as last_event_date
+    from feed_bounds
+    where last_at is not null
 
 ),
 
