@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 from customer_health.config import ConfigError
 from customer_health.dbt_runner import DbtError
 from customer_health.pipeline import NoDataError
@@ -17,3 +20,15 @@ class UsageError(ValueError):
 
 USER_ERRORS = (ConfigError, DbtError, NoDataError, NoScoresYet, WarehouseBusy, InsufficientData,
                ModelNotFound, FileNotFoundError, UsageError)
+
+# Errors a retry cannot fix; a busy warehouse is the one a retry outwaits.
+PERMANENT_ERRORS = tuple(e for e in USER_ERRORS if e is not WarehouseBusy)
+
+
+@contextmanager
+def fail_fast(failure: type[Exception]) -> Iterator[None]:
+    """Re-raise errors a retry cannot fix as ``failure`` (Airflow's AirflowFailException)."""
+    try:
+        yield
+    except PERMANENT_ERRORS as exc:
+        raise failure(str(exc)) from exc

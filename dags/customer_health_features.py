@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from customer_health.assets import ASSET_GROUP, FEATURES, RAW_LANDING, task_defaults
 
@@ -25,10 +26,12 @@ features_asset = Asset(FEATURES.name, FEATURES.uri, group=ASSET_GROUP)
 def build_features(params: dict | None = None) -> dict:
     """dbt build of the feature models, as of ``params['as_of']`` or the latest data."""
     from customer_health.config import load_settings
+    from customer_health.errors import fail_fast
     from customer_health.pipeline import features_step
 
     as_of = (params or {}).get("as_of")
-    result = features_step(load_settings(), as_of=as_of)
+    with fail_fast(AirflowFailException):
+        result = features_step(load_settings(), as_of=as_of)
     return {"as_of": as_of, "dbt_command": result.command, "dbt_nodes_passed": result.passed}
 
 

@@ -16,7 +16,7 @@ import logging
 from datetime import datetime, timezone
 
 from airflow.sdk import Asset, dag, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from customer_health.assets import ASSET_GROUP, RAW_LANDING, task_defaults
 
@@ -29,10 +29,12 @@ log = logging.getLogger("customer_health_ingest")
 def ingest_landing() -> dict:
     """Load new landing files; skip (no asset event) when no new rows were loaded."""
     from customer_health.config import load_settings
+    from customer_health.errors import fail_fast
     from customer_health.pipeline import ingest_step
 
     settings = load_settings()
-    report = ingest_step(settings)
+    with fail_fast(AirflowFailException):
+        report = ingest_step(settings)
     for outcome in report.failed:
         log.warning("%s: %s (%s)", outcome.path, outcome.status, outcome.reason)
     summary = report.summary()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from airflow.sdk import Asset, dag, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from customer_health.assets import ASSET_GROUP, CUSTOMER_HEALTH, SCORES, task_defaults
 
@@ -21,9 +22,11 @@ customer_health_asset = Asset(CUSTOMER_HEALTH.name, CUSTOMER_HEALTH.uri, group=A
 def publish_customer_health() -> dict:
     """dbt build of the health marts and Parquet exports; returns customers per band."""
     from customer_health.config import load_settings
+    from customer_health.errors import fail_fast
     from customer_health.pipeline import publish_step
 
-    s = publish_step(load_settings())
+    with fail_fast(AirflowFailException):
+        s = publish_step(load_settings())
     return {"customers": s.customers, "bands": s.bands, "exported": s.exported,
             "dbt_nodes_passed": s.dbt.passed}
 

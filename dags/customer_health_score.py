@@ -13,6 +13,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 
 from airflow.sdk import Asset, dag, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from customer_health.assets import ASSET_GROUP, FEATURES, SCORES, task_defaults
 
@@ -24,9 +25,11 @@ scores_asset = Asset(SCORES.name, SCORES.uri, group=ASSET_GROUP)
 def score_customers() -> dict:
     """Train or reuse the model and score; returns the run id, model version and metrics."""
     from customer_health.config import load_settings
+    from customer_health.errors import fail_fast
     from customer_health.pipeline import score_step
 
-    return asdict(score_step(load_settings()))
+    with fail_fast(AirflowFailException):
+        return asdict(score_step(load_settings()))
 
 
 @dag(
