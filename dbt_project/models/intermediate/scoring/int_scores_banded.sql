@@ -50,7 +50,8 @@ final as (
         scored.*,
         {{ health_band('health_score') }} as health_band,
         {{ playbook_action('primary_dimension') }} as recommended_action,
-        round(churn_risk * greatest(revenue_12m, 0), 2) as revenue_at_risk
+        -- numeric: Postgres rounds numerics, not doubles, to a number of places
+        cast(round(cast(churn_risk * greatest(revenue_12m, 0) as {{ dbt.type_numeric() }}), 2) as {{ type_double() }}) as revenue_at_risk
     from scored
 
 )

@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key=['run_id', 'customer_id'],
         incremental_strategy='delete+insert',
+        on_schema_change='fail',
         full_refresh=false
     )
 }}
