@@ -16,7 +16,6 @@ import pandas as pd
 from customer_health.config import EXPECTATIONS_DIR, Settings
 from customer_health.dbt_runner import DbtResult, dbt_vars, run_dbt
 from customer_health.ingest import FileOutcome, IngestReport, ingest_landing
-from customer_health.ingest.contracts import ENTITIES
 from customer_health.locking import exclusive
 from customer_health.warehouse import connect, dataset_id
 
@@ -24,9 +23,8 @@ log = logging.getLogger(__name__)
 
 SCORE_COLUMNS = [
     "run_id", "scored_at", "as_of", "customer_id", "churn_risk", "revenue_12m", "score_source",
-    "model_version",
-    "top_drivers", "reasons", "primary_dimension", "engagement_score", "experience_score",
-    "voice_score", "value_score",
+    "model_version", "top_drivers", "reasons", "primary_dimension", "engagement_score",
+    "experience_score", "voice_score", "value_score",
 ]
 
 
@@ -67,15 +65,9 @@ def ingest_step(settings: Settings,
         return ingest_landing(con, settings.landing, validator=validator, progress=progress)
 
 
-def loaded_entities(settings: Settings) -> dict[str, int]:
-    """Rows loaded per entity: what the pipeline has to work with."""
-    with connect(settings.warehouse) as con:
-        return {e: con.execute(f"select count(*) from raw.{e}").fetchall()[0][0] for e in ENTITIES}
-
-
 def feed_watermarks(settings: Settings) -> dict[str, date]:
     """The date of the latest event each event feed has delivered (feeds without rows omitted)."""
-    with connect(settings.warehouse) as con:
+    with connect(settings.warehouse, read_only=True) as con:
         rows = con.execute(
             "select 'transactions', cast(max(occurred_at) as date) from raw.transactions "
             "union all select 'interactions', cast(max(occurred_at) as date) "

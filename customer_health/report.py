@@ -57,7 +57,7 @@ def print_ingest(console: Console, settings: Settings) -> None:
 
 
 def _print_unusable(console: Console, settings: Settings, missing: list[str]) -> None:
-    counts = pipeline.loaded_entities(settings)
+    counts = reads.entity_rows(settings)
     for entity in ENTITIES:
         if counts[entity] == 0 and entity in ENTITY_FEATURES:
             why = "no folder" if entity in missing else "no rows loaded"

@@ -39,9 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-ENTITIES = ("customers", "transactions", "interactions")
-# Mirrors customer_health.ingest.contracts.PERSONAL_COLUMNS (kept here so this module stays cheap).
-PERSONAL_COLUMNS = frozenset({"email", "text"})
+from customer_health.ingest.contracts import ENTITIES, PERSONAL_COLUMNS
+
 LATEST_PARAMETER = "latest_allowed_timestamp"
 DEFAULT_FUTURE_SLACK_DAYS = 2
 SAMPLE_SIZE = 5
