@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from customer_health.config import ConfigError, Settings, load_settings
+from customer_health.config import Settings, load_settings
 
 QUIET_LOGGERS = ("great_expectations", "dbt", "lightgbm", "airflow", "py4j", "urllib3", "filelock")
 

@@ -10,7 +10,6 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from customer_health.config import EXPECTATIONS_DIR
 from customer_health.ingest import ingest_landing
