@@ -7,7 +7,7 @@ DEMO_HOME ?= state/demo
 DEMO_CUSTOMERS ?= 5000
 DEMO_MONTHS ?= 18
 
-.PHONY: demo test install lock clean
+.PHONY: demo test install lock clean airflow
 
 install: $(STAMP)
 
@@ -26,6 +26,20 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Local Airflow 3 (SQLite metadata, all state under state/) running the DAGs on the demo dataset.
+AIRFLOW_ENV = PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW_HOME="$(CURDIR)/state/airflow" \
+	AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/dags" AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False \
+	CUSTOMER_HEALTH_HOME="$(CURDIR)/$(DEMO_HOME)" CUSTOMER_HEALTH_LANDING="$(CURDIR)/$(DEMO_HOME)/landing"
+
+airflow: $(STAMP)
+	$(AIRFLOW_ENV) $(BIN)/airflow db migrate > /dev/null
+	$(AIRFLOW_ENV) $(BIN)/airflow pools set customer_health_warehouse 1 "DuckDB warehouse: one writer at a time" > /dev/null
+	@echo "Airflow UI: http://localhost:8080  (user admin; the password is written to"
+	@echo "  state/airflow/simple_auth_manager_passwords.json.generated once it starts)"
+	@echo "The DAGs read $(DEMO_HOME)/landing (make demo fills it). Stop with Ctrl-C."
+	$(AIRFLOW_ENV) $(BIN)/airflow standalone
 
 lock: $(STAMP)
 	( echo "# Exact versions of every dependency (pip freeze of a working venv, Python 3.11)."; \
