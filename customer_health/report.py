@@ -11,7 +11,6 @@ from rich.table import Table
 from customer_health import pipeline, reads
 from customer_health.config import Settings
 from customer_health.evaluate import Evaluation
-from customer_health.ingest.contracts import ENTITIES
 
 BAND_STYLE = {"critical": "bold red", "at_risk": "red", "watch": "yellow", "healthy": "green"}
 ENTITY_FEATURES = {
@@ -57,12 +56,13 @@ def print_ingest(console: Console, settings: Settings) -> None:
 
 
 def _print_unusable(console: Console, settings: Settings, missing: list[str]) -> None:
+    """Say which feature families a feed without rows leaves unusable."""
     counts = reads.entity_rows(settings)
-    for entity in ENTITIES:
-        if counts[entity] == 0 and entity in ENTITY_FEATURES:
+    for entity, features in ENTITY_FEATURES.items():
+        if counts[entity] == 0:
             why = "no folder" if entity in missing else "no rows loaded"
             console.print(f"  [yellow]note[/] no {entity} ({why} in {settings.landing}): "
-                          f"{ENTITY_FEATURES[entity]} cannot be used")
+                          f"{features} cannot be used")
 
 
 def _print_lagging_feed(console: Console, settings: Settings) -> None:
@@ -178,10 +178,7 @@ def print_status(console: Console, settings: Settings) -> None:
         console.print(_frame_table("Latest quarantined rows (all of them: table raw.quarantine)",
                                    reads.quarantine_sample(settings)))
     _print_lagging_feed(console, settings)
-    rows = reads.entity_rows(settings)
-    for entity, features in ENTITY_FEATURES.items():
-        if rows[entity] == 0:
-            console.print(f"[yellow]note[/] no {entity} loaded: {features} cannot be used")
+    _print_unusable(console, settings, missing=[])
     if run:
         outside = reads.customers_outside_feed(settings)
         if outside:
