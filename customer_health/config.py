@@ -37,6 +37,12 @@ class ChurnConfig(_Strict):
     spine_interval_months: int = Field(1, ge=1, le=12)
 
 
+class FeaturesConfig(_Strict):
+    event_lookback_days: int = Field(3, ge=0, le=365, strict=True)
+    activity_half_life_days: float = Field(30, gt=0, le=3650)
+    peer_group: Literal["segment", "plan", "region"] = "segment"
+
+
 class BandsConfig(_Strict):
     healthy: float = Field(80, ge=0, le=100)
     watch: float = Field(60, ge=0, le=100)
@@ -94,6 +100,7 @@ class AtRiskConfig(_Strict):
 class FileConfig(_Strict):
     paths: PathsConfig = Field(default_factory=PathsConfig)
     churn: ChurnConfig = Field(default_factory=ChurnConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     bands: BandsConfig = Field(default_factory=BandsConfig)
     trend: TrendConfig = Field(default_factory=TrendConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
