@@ -34,7 +34,9 @@ renamed as (
         ) as is_inbound,
 
         ---------- timestamps
-        occurred_at
+        occurred_at,
+        -- when the batch was ingested: the watermark of the incremental event models
+        _ingested_at as loaded_at
 
     from source
 

@@ -32,7 +32,9 @@ renamed as (
         type in ('purchase', 'subscription_payment') as is_payment,
 
         ---------- timestamps
-        occurred_at
+        occurred_at,
+        -- when the batch was ingested: the watermark of the incremental event models
+        _ingested_at as loaded_at
 
     from source
 
