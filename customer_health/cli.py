@@ -67,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     console = _console()
-    print_run(console, settings, as_of=args.as_of)
+    print_run(console, settings, as_of=args.as_of, full_refresh=args.full_refresh)
     _print_at_risk(console, settings, _filter_from(args, settings))
     return 0
 
@@ -77,7 +77,8 @@ def cmd_step(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     getattr(report, f"print_{args.command}")(_console(), settings, **(
-        {"as_of": args.as_of} if args.command == "features" else {}))
+        {"as_of": args.as_of, "full_refresh": args.full_refresh}
+        if args.command == "features" else {}))
     return 0
 
 
@@ -178,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for the ground truth (kept apart: the pipeline never reads it)")
     p.set_defaults(func=cmd_demo_data)
 
+    def full_refresh_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--full-refresh", action="store_true",
+                       help="rebuild the incremental event models from all raw events "
+                            "(after a change of their logic); the score history is kept")
+
     def at_risk_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--top", type=_positive, help="how many customers (default from config)")
         p.add_argument("--segment", help="only this segment")
@@ -188,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", parents=[common], help="ingest, build features, score, publish")
     p.add_argument("--as-of", help="score as of this date (default: date of the latest event)")
+    full_refresh_flag(p)
     at_risk_flags(p)
     p.set_defaults(func=cmd_run)
 
@@ -198,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[common], help=text)
         if name == "features":
             p.add_argument("--as-of", help="score as of this date")
+            full_refresh_flag(p)
         p.set_defaults(func=cmd_step)
 
     p = sub.add_parser("at-risk", parents=[common], help="the ranked at-risk list")

@@ -87,10 +87,12 @@ def _check_as_of(as_of: str, watermarks: dict[str, date]) -> None:
 
 
 @exclusive
-def features_step(settings: Settings, as_of: str | None = None) -> DbtResult:
+def features_step(settings: Settings, as_of: str | None = None,
+                  full_refresh: bool = False) -> DbtResult:
     """Build staging, intermediate and feature marts with dbt (tests included).
 
-    The scoring date defaults to the latest date every feed has reached.
+    The scoring date defaults to the latest date every feed has reached. The event models are
+    incremental; ``full_refresh`` rebuilds them from all raw events (after a change of their logic).
     """
     watermarks = feed_watermarks(settings)
     if not watermarks:
@@ -100,7 +102,8 @@ def features_step(settings: Settings, as_of: str | None = None) -> DbtResult:
         )
     if as_of:
         _check_as_of(as_of, watermarks)
-    return run_dbt(settings, "build", exclude="tag:scores", as_of=as_of)
+    return run_dbt(settings, "build", exclude="tag:scores", as_of=as_of,
+                   extra_args=("--full-refresh",) if full_refresh else ())
 
 
 def _ledger_fingerprint(con) -> str:

@@ -73,11 +73,12 @@ def _print_lagging_feed(console: Console, settings: Settings) -> None:
                       f"as of {min(marks.values())}, the latest date all of them reached")
 
 
-def print_features(console: Console, settings: Settings, as_of: str | None = None) -> None:
+def print_features(console: Console, settings: Settings, as_of: str | None = None,
+                   full_refresh: bool = False) -> None:
     if not as_of:
         _print_lagging_feed(console, settings)
     with console.status("Building features with dbt (staging -> intermediate -> marts)"):
-        result = pipeline.features_step(settings, as_of=as_of)
+        result = pipeline.features_step(settings, as_of=as_of, full_refresh=full_refresh)
     console.print(f"[bold]Features[/]: dbt build passed {result.passed} models and tests")
 
 
@@ -105,10 +106,11 @@ def print_publish(console: Console, settings: Settings) -> None:
                   f"Parquet exports in {settings.exports_dir}")
 
 
-def print_run(console: Console, settings: Settings, as_of: str | None = None) -> None:
+def print_run(console: Console, settings: Settings, as_of: str | None = None,
+              full_refresh: bool = False) -> None:
     console.print(f"Dataset home: {settings.home}")
     print_ingest(console, settings)
-    print_features(console, settings, as_of=as_of)
+    print_features(console, settings, as_of=as_of, full_refresh=full_refresh)
     print_score(console, settings)
     print_publish(console, settings)
 
