@@ -17,12 +17,25 @@
                   then cast({{ value }} as {{ dbt.type_numeric() }}) else 0 end) as {{ type_double() }})
 {%- endmacro %}
 
-{% macro avg_in_window(value, condition, event_at, cutoff_at, days) -%}
-    cast(avg(case when {{ condition }} and {{ in_window(event_at, cutoff_at, days) }}
+{% macro avg_in_window(value, condition, event_at, cutoff_at, days, offset_days=0) -%}
+    cast(avg(case when {{ condition }} and {{ in_window(event_at, cutoff_at, days, offset_days) }}
                   then cast({{ value }} as {{ dbt.type_numeric() }}) end) as {{ type_double() }})
 {%- endmacro %}
 
 {#- Null (not observed) instead of zero when the business sends no data of that kind at all. -#}
 {% macro observed(expression, source_has_rows) -%}
     case when {{ source_has_rows }} then {{ expression }} end
+{%- endmacro %}
+
+{#- Weight of an event in the exponentially decayed activity score: 1 at the cutoff, halving
+    every activity_half_life_days before it. Cast to an exact numeric so sums are reproducible. -#}
+{% macro decay_weight(event_at, cutoff_at) -%}
+    cast(power(0.5, {{ dbt.datediff(event_at, cutoff_at, 'second') }} / (86400.0 * {{ var('activity_half_life_days') }}))
+         as {{ dbt.type_numeric() }})
+{%- endmacro %}
+
+{#- Days of a look-back window the customer could fill: a customer who signed up 40 days ago
+    has 40 days of a 365-day window, so rates over the window are not biased against them. -#}
+{% macro observed_days(signup_at, cutoff_at, days) -%}
+    greatest(least({{ days }}, {{ dbt.datediff(signup_at, cutoff_at, 'day') }}), 1)
 {%- endmacro %}

@@ -14,15 +14,27 @@ customers as (
 
 ),
 
-transaction_features as (
+engagement as (
 
-    select * from {{ ref('int_transaction_features') }}
+    select * from {{ ref('int_engagement_features') }}
 
 ),
 
-interaction_features as (
+support as (
 
-    select * from {{ ref('int_interaction_features') }}
+    select * from {{ ref('int_support_features') }}
+
+),
+
+voice as (
+
+    select * from {{ ref('int_voice_features') }}
+
+),
+
+value_features as (
+
+    select * from {{ ref('int_value_features') }}
 
 ),
 
@@ -50,53 +62,49 @@ joined as (
         customers.region,
         customers.account_owner,
         {{ dbt.datediff('spine.signup_at', 'spine.cutoff_at', 'day') }} as tenure_days,
-
-        ---------- value
-        transaction_features.days_since_last_purchase,
-        transaction_features.purchases_30d,
-        transaction_features.purchases_90d,
-        transaction_features.subscription_payments_90d,
-        transaction_features.spend_30d,
-        transaction_features.spend_90d,
-        transaction_features.spend_prev_90d,
-        transaction_features.spend_change_90d,
-        transaction_features.refunds_90d,
-        transaction_features.refund_amount_90d,
-        transaction_features.revenue_12m,
-        transaction_features.has_cancelled,
+        case
+            when {{ dbt.datediff('spine.signup_at', 'spine.cutoff_at', 'day') }} < 90 then 'new'
+            when coalesce(value_features.days_since_last_purchase, 9999) > 30
+             and coalesce(engagement.days_since_last_inbound, 9999) > 30 then 'lapsing'
+            else 'established'
+        end as lifecycle_stage,
 
         ---------- engagement
-        interaction_features.logins_30d,
-        interaction_features.logins_prev_30d,
-        interaction_features.login_change_30d,
-        interaction_features.logins_90d,
-        interaction_features.logins_180d,
-        interaction_features.feature_uses_30d,
-        interaction_features.feature_uses_90d,
-        interaction_features.active_days_30d,
-        interaction_features.inbound_90d,
-        interaction_features.days_since_last_inbound,
+        {%- for column in ['days_since_last_inbound', 'active_days_7d', 'active_days_30d', 'active_days_90d',
+                           'active_days_prev_90d', 'active_days_change_90d', 'inbound_90d', 'activity_score',
+                           'logins_30d', 'logins_90d', 'logins_per_week_365d',
+                           'feature_uses_30d', 'feature_uses_90d', 'feature_uses_per_week_365d'] %}
+        engagement.{{ column }},
+        {%- endfor %}
 
         ---------- support experience
-        interaction_features.tickets_90d,
-        interaction_features.contacts_per_ticket_90d,
-        interaction_features.repeat_contacts_90d,
-        interaction_features.channel_hops_90d,
-        interaction_features.avg_handle_minutes_90d,
-        interaction_features.open_tickets,
-        interaction_features.complaints_90d,
-        interaction_features.chat_contacts_90d,
-        interaction_features.phone_contacts_90d,
-        interaction_features.email_contacts_90d,
-        interaction_features.social_contacts_90d,
+        {%- for column in ['tickets_opened_90d', 'tickets_per_month_365d', 'tickets_resolved_90d', 'open_tickets',
+                           'avg_resolution_hours_90d', 'resolution_vs_peers_90d', 'first_contact_resolution_90d',
+                           'contacts_per_ticket_90d', 'repeat_contacts_90d', 'repeat_contacts_365d',
+                           'channel_hops_90d', 'channel_hops_365d', 'avg_handle_minutes_90d',
+                           'handle_time_vs_peers_90d', 'complaints_90d', 'chat_contacts_90d',
+                           'phone_contacts_90d', 'email_contacts_90d', 'social_contacts_90d'] %}
+        support.{{ column }},
+        {%- endfor %}
 
         ---------- voice of the customer
-        interaction_features.avg_csat_90d,
-        interaction_features.last_csat,
-        interaction_features.last_nps,
-        interaction_features.avg_sentiment_90d,
-        interaction_features.avg_sentiment_30d,
-        interaction_features.negative_feedback_90d
+        {%- for column in ['last_csat', 'avg_csat_90d', 'csat_change_90d', 'last_nps', 'nps_category',
+                           'avg_nps_365d', 'avg_sentiment_30d', 'avg_sentiment_90d', 'avg_sentiment_365d',
+                           'sentiment_change_90d', 'negative_feedback_90d', 'negative_feedback_share_90d',
+                           'top_complaint_topic_180d'] %}
+        voice.{{ column }},
+        {%- endfor %}
+
+        ---------- value
+        {%- for column in ['days_since_last_purchase', 'purchases_30d', 'purchases_90d', 'purchases_365d',
+                           'purchases_per_month_365d', 'recency_score', 'frequency_score', 'monetary_score',
+                           'rfm_score', 'subscription_payments_90d', 'spend_30d', 'spend_prev_30d',
+                           'spend_change_30d', 'spend_90d', 'spend_prev_90d', 'spend_change_90d', 'spend_180d',
+                           'spend_prev_180d', 'spend_change_180d', 'typical_purchase_gap_days',
+                           'purchase_overdue_ratio', 'refunds_90d', 'refund_amount_90d', 'refund_share_90d',
+                           'cancellations_365d', 'has_cancelled', 'revenue_12m'] %}
+        value_features.{{ column }}{{ "," if not loop.last }}
+        {%- endfor %}
 
     from spine
     inner join customers
@@ -104,12 +112,18 @@ joined as (
     inner join labels
         on spine.customer_id = labels.customer_id
         and spine.as_of = labels.as_of
-    left join transaction_features
-        on spine.customer_id = transaction_features.customer_id
-        and spine.as_of = transaction_features.as_of
-    left join interaction_features
-        on spine.customer_id = interaction_features.customer_id
-        and spine.as_of = interaction_features.as_of
+    left join engagement
+        on spine.customer_id = engagement.customer_id
+        and spine.as_of = engagement.as_of
+    left join support
+        on spine.customer_id = support.customer_id
+        and spine.as_of = support.as_of
+    left join voice
+        on spine.customer_id = voice.customer_id
+        and spine.as_of = voice.as_of
+    left join value_features
+        on spine.customer_id = value_features.customer_id
+        and spine.as_of = value_features.as_of
 
 )
 
