@@ -127,4 +127,9 @@ joined as (
 
 )
 
-select * from joined
+-- the contract (fct_customer_features.yml) names every column and its type
+select
+    {%- for column in model.columns.values() %}
+    cast({{ column.name }} as {{ column.data_type }}) as {{ column.name }}{{ "," if not loop.last }}
+    {%- endfor %}
+from joined
