@@ -51,6 +51,12 @@ def render_markdown(card: Mapping[str, Any], top_features: int = 10) -> str:
         f"Features used ({len(card.get('features', []))}): {', '.join(card.get('features', [])) or 'none'}.",
         "",
     ]
+    categories = card.get("categories") or {}
+    if categories:
+        lines += ["Categorical features and the categories seen in training (any other value scores as missing):", ""]
+        lines += [f"- {f}: {', '.join(v[:12])}{f' and {len(v) - 12} more' if len(v) > 12 else ''}"
+                  for f, v in categories.items()]
+        lines.append("")
     unused = card.get("unused_feature_reasons") or {}
     if unused:
         by_reason: dict[str, list[str]] = {}

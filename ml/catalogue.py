@@ -2,16 +2,17 @@
 
 The catalogue lives in ``ml/features.yml`` (see the comments there for the fields). ``load_catalogue``
 reads and validates it; ``FeatureSpec.sentence`` turns one customer's value into a plain sentence.
-A trained model stores the specs of the features it uses, so its explanations do not change when
-the catalogue file is edited later.
+A feature is numeric unless it declares ``unit: category`` (a text attribute such as the segment):
+its value is then the category text, ``risk_when`` must be ``either`` and an optional
+``sentences`` map gives one sentence per category. A trained model stores the specs of the
+features it uses, so its explanations do not change when the catalogue file is edited later.
 """
 
 from __future__ import annotations
 
-import re
-
 import math
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,6 +22,7 @@ from ml.errors import CatalogueError
 
 DIMENSIONS: tuple[str, ...] = ("engagement", "experience", "voice", "value")
 RISK_SIDES: tuple[str, ...] = ("high", "low", "either")
+CATEGORY = "category"  # the unit of a categorical (text) feature
 DEFAULT_CATALOGUE_PATH = Path(__file__).with_name("features.yml")
 
 
@@ -44,11 +46,18 @@ class FeatureSpec:
     template: str
     missing: str
     zero: str | None = None
+    sentences: dict[str, str] | None = field(default=None, hash=False)  # categories only
 
-    def format_value(self, x: float) -> str:
-        """Format a number with this feature's format spec (``"n/a"`` for NaN)."""
+    @property
+    def is_categorical(self) -> bool:
+        return self.unit == CATEGORY
+
+    def format_value(self, x: float | str) -> str:
+        """Format a number with this feature's format spec (``"n/a"`` for NaN); categories as text."""
         if _is_missing(x):
             return "n/a"
+        if self.is_categorical:
+            return str(x)
         text = format(float(x), self.fmt)
         # a value that rounds to zero reads "0.00", never "-0.00"
         return format(0.0, self.fmt) if _ZERO.fullmatch(text) else text
@@ -58,15 +67,20 @@ class FeatureSpec:
             return True
         return value > typical if self.risk_when == "high" else value < typical
 
-    def sentence(self, value: float | None, typical: float | None) -> str:
+    def sentence(self, value: float | str | None, typical: float | str | None) -> str:
         """Plain-language sentence for a value that pushes churn risk up.
 
         NaN/None gives the ``missing`` sentence; 0 gives ``zero`` when defined; a value on the
         expected risky side of ``typical`` gives ``template``; otherwise a neutral
         "<label>: <value>" sentence. " (typical <typical>)" is appended when typical is known.
+        A category gives its ``sentences`` entry, else ``template`` with {value} = the category
+        text, and no typical suffix (the sentence is about the category itself).
         """
         if _is_missing(value):
             return self.missing
+        if self.is_categorical:
+            text = str(value)
+            return (self.sentences or {}).get(text, self.template).format(value=text)
         v = float(value)
         t = None if _is_missing(typical) else float(typical)
         if v == 0 and self.zero:
@@ -113,7 +127,8 @@ def _validate_spec(name: str, raw: Any, source: str) -> FeatureSpec:
     where = f"{source}: feature {name!r}"
     if not isinstance(raw, Mapping):
         raise CatalogueError(f"{where}: expected a mapping of fields, got {type(raw).__name__}")
-    required = ("dimension", "label", "fmt", "risk_when", "template", "missing")
+    categorical = raw.get("unit") == CATEGORY
+    required = ("dimension", "label", "risk_when", "template", "missing") + (() if categorical else ("fmt",))
     absent = [k for k in required if not raw.get(k)]
     if absent:
         raise CatalogueError(f"{where}: missing field(s) {', '.join(absent)}")
@@ -121,23 +136,41 @@ def _validate_spec(name: str, raw: Any, source: str) -> FeatureSpec:
         raise CatalogueError(f"{where}: dimension {raw['dimension']!r} is not one of {', '.join(DIMENSIONS)}")
     if raw["risk_when"] not in RISK_SIDES:
         raise CatalogueError(f"{where}: risk_when {raw['risk_when']!r} is not one of {', '.join(RISK_SIDES)}")
+    sentences = raw.get("sentences")
+    if categorical:
+        if raw["risk_when"] != "either":
+            raise CatalogueError(f"{where}: a 'unit: category' feature has no high or low side; "
+                                 f"risk_when must be 'either', not {raw['risk_when']!r}")
+        if raw.get("zero"):
+            raise CatalogueError(f"{where}: 'zero' applies to numbers only, not to a 'unit: category' feature")
+        if sentences is not None and (not isinstance(sentences, Mapping) or not all(
+                isinstance(v, str) and v.strip() for v in sentences.values())):
+            raise CatalogueError(f"{where}: 'sentences' must map each category to a non-empty sentence, "
+                                 "e.g. {lapsing: \"No payment ...\"}")
+    elif sentences is not None:
+        raise CatalogueError(f"{where}: 'sentences' is only for 'unit: category' features")
     spec = FeatureSpec(
         name=name,
         dimension=str(raw["dimension"]),
         label=str(raw["label"]),
         unit=str(raw.get("unit") or ""),
-        fmt=str(raw["fmt"]),
+        fmt=str(raw.get("fmt") or "s"),
         risk_when=str(raw["risk_when"]),
         template=str(raw["template"]),
         missing=str(raw["missing"]),
         zero=str(raw["zero"]) if raw.get("zero") else None,
+        sentences={str(k): str(v) for k, v in sentences.items()} if sentences else None,
     )
     try:  # every template must format with the documented placeholders
-        for probe in (0.0, 1.0, 2.5, float("nan")):
-            spec.sentence(probe, 2.0)
-            spec.sentence(probe, float("nan"))
+        if categorical:
+            for probe in ["some category", None, *(spec.sentences or {})]:
+                spec.sentence(probe, "some category")
+        else:
+            for probe in (0.0, 1.0, 2.5, float("nan")):
+                spec.sentence(probe, 2.0)
+                spec.sentence(probe, float("nan"))
     except (KeyError, IndexError, ValueError) as exc:
-        raise CatalogueError(f"{where}: template or fmt does not format ({exc!r})") from exc
+        raise CatalogueError(f"{where}: template, sentences or fmt does not format ({exc!r})") from exc
     return spec
 
 

@@ -1,9 +1,12 @@
 """Training data: normalise the feature frame, pick features, split by time, refuse thin data.
 
 The feature frame has one row per customer x as_of with ``customer_id``, ``as_of``, ``eligible``
-(customer active at as_of), ``churned`` (0/1, NaN while the horizon is not yet observed) and numeric
-feature columns (NaN = not observed). Only eligible, labelled rows train a model. The latest labelled
-as_of is the validation/calibration fold; every older labelled as_of trains. Nothing here trains.
+(customer active at as_of), ``churned`` (0/1, NaN while the horizon is not yet observed) and feature
+columns (NaN = not observed): numeric, or text for the catalogue's ``unit: category`` features.
+A categorical feature is encoded as the integer code of its value in a vocabulary (the sorted
+distinct values of the training rows, ``vocabulary``); a null or never-seen value becomes NaN, so
+it scores as missing. Only eligible, labelled rows train a model. The latest labelled as_of is the
+validation/calibration fold; every older labelled as_of trains. Nothing here trains.
 """
 
 from __future__ import annotations
@@ -91,12 +94,41 @@ def labelled(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[frame["eligible"] & frame["churned"].notna()]
 
 
-def feature_matrix(frame: pd.DataFrame, features: Iterable[str]) -> np.ndarray:
-    """Numeric float64 matrix of ``features`` in order; nulls become NaN.
+def category_text(col: pd.Series) -> pd.Series:
+    """A categorical column as text (object dtype, None for nulls), e.g. 1 -> "1", "smb" -> "smb"."""
+    text = col.astype("string")
+    return pd.Series(np.where(text.isna(), None, text.to_numpy(dtype=object, na_value=None)),
+                     index=col.index, dtype=object)
 
-    Raises ``FrameError`` naming any feature column that is missing or not numeric.
+
+def vocabulary(col: pd.Series) -> list[str]:
+    """The sorted distinct non-null categories of a column (what a model learns to encode)."""
+    return sorted(set(category_text(col).dropna()))
+
+
+def most_common(col: pd.Series) -> str | None:
+    """The most frequent non-null category (ties: the first in sort order), None when all null."""
+    counts = category_text(col).value_counts()
+    return min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0] if len(counts) else None
+
+
+def encode(col: pd.Series, categories: list[str]) -> np.ndarray:
+    """Float codes of ``col`` in ``categories`` (0, 1, ...); null and unknown categories give NaN."""
+    codes = pd.Categorical(category_text(col), categories=list(categories)).codes.astype("float64")
+    codes[codes < 0] = np.nan
+    return codes
+
+
+def feature_matrix(frame: pd.DataFrame, features: Iterable[str],
+                   categories: Mapping[str, list[str]] | None = None) -> np.ndarray:
+    """Float64 matrix of ``features`` in order; nulls become NaN.
+
+    A feature in ``categories`` (feature -> vocabulary) is encoded with ``encode``; every other
+    feature must be numeric. Raises ``FrameError`` naming any feature column that is missing or,
+    for a non-categorical feature, not numeric.
     """
     features = list(features)
+    categories = categories or {}
     absent = [f for f in features if f not in frame.columns]
     if absent:
         raise FrameError(
@@ -105,11 +137,15 @@ def feature_matrix(frame: pd.DataFrame, features: Iterable[str]) -> np.ndarray:
     X = np.empty((len(frame), len(features)), dtype="float64")
     for j, name in enumerate(features):
         col = frame[name]
+        if name in categories:
+            X[:, j] = encode(col, categories[name])
+            continue
         if not (pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype)):
             try:
                 col = pd.to_numeric(col, errors="raise")
             except (ValueError, TypeError) as exc:
-                raise FrameError(f"feature column {name} is not numeric ({col.dtype}): {exc}") from exc
+                raise FrameError(f"feature column {name} is not numeric ({col.dtype}): {exc}; a text feature "
+                                 "must be declared 'unit: category' in the feature catalogue") from exc
         if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":
             X[:, j] = col.to_numpy(dtype="float64")
         else:  # nullable / extension dtypes: pd.NA -> NaN
@@ -218,7 +254,8 @@ def fingerprint(frame: pd.DataFrame, settings: Mapping[str, Any] | None = None, 
     """Content hash of what a model would be trained on: eligible labelled rows + settings.
 
     Covers customer_id, as_of, churned and the usable catalogue features of the eligible labelled
-    rows (order-independent), plus ``settings`` (JSON-serialisable, e.g. the resolved parameters).
+    rows (order-independent; categorical features by their text), plus ``settings``
+    (JSON-serialisable, e.g. the resolved parameters).
     Unlabelled rows (the newest as_of dates) do not change it, so daily reruns reuse the model.
     """
     catalogue = catalogue or load_catalogue()
@@ -232,9 +269,11 @@ def fingerprint(frame: pd.DataFrame, settings: Mapping[str, Any] | None = None, 
             "churned": rows["churned"].to_numpy(dtype="float64"),
         }
     )
-    X = feature_matrix(rows, sorted(features))
-    for j, name in enumerate(sorted(features)):
-        canon["f:" + name] = X[:, j]
+    numeric = sorted(f for f in features if not catalogue[f].is_categorical)
+    X = feature_matrix(rows, numeric)
+    for name in sorted(features):
+        canon["f:" + name] = (category_text(rows[name]).to_numpy() if catalogue[name].is_categorical
+                              else X[:, numeric.index(name)])
     h = hashlib.sha256()
     h.update(FINGERPRINT_SCHEMA.encode())
     h.update(json.dumps(list(canon.columns)).encode())

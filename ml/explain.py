@@ -1,8 +1,10 @@
 """Explain scores: top risk drivers in plain language and per-dimension health scores.
 
 Works on the SHAP contributions from ``predict`` (raw log-odds space). A driver is a feature whose
-contribution pushes the customer's risk above the model's average; its sentence comes from the
-catalogue template stored in the model. Dimension scores map the summed contributions of a
+contribution pushes the customer's risk above the model's average and whose value is missing or on
+its risky side of the typical value (for a category: any category but the most common one); its
+sentence comes from the catalogue template stored in the model, with a categorical driver's value
+decoded back to its category text. Dimension scores map the summed contributions of a
 dimension's features to 0..100 (higher is healthier): 50 - 50 * tanh(sum / scale).
 """
 
@@ -51,6 +53,21 @@ def _clean(x: float | None) -> float | None:
     return None if x is None or math.isnan(x) else float(x)
 
 
+def _typical_number(model: TrainedModel, feature: str) -> float | None:
+    """The typical value in the feature matrix's terms (a category's code)."""
+    typical = model.typical.get(feature)
+    vocab = model.categories.get(feature)
+    if vocab is not None:
+        return float(vocab.index(typical)) if typical in vocab else None
+    return _clean(typical)
+
+
+def _decode(vocab: list[str] | None, v: float | None) -> float | str | None:
+    if vocab is None or v is None:
+        return v
+    return vocab[int(v)] if 0 <= v < len(vocab) else None
+
+
 def _explainable(specs: list, typical: list[float | None], values: np.ndarray) -> np.ndarray:
     """True where a feature's value is missing or lies on its risky side of the typical value."""
     out = np.ones(values.shape, dtype=bool)
@@ -73,7 +90,8 @@ def top_drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarr
     """For each row, up to ``top_n`` features with the largest positive contribution, largest first.
 
     Each driver: {feature, label, dimension, direction, contribution (4 decimals), value, typical,
-    sentence}; value/typical are None when not observed.
+    sentence}; value/typical are None when not observed, category text for a categorical feature
+    (``values`` holds its codes, as from ``feature_matrix``).
     """
     contributions = np.asarray(contributions, dtype="float64")
     n, k = contributions.shape
@@ -82,7 +100,9 @@ def top_drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarr
         return [[] for _ in range(n)]
     values = np.asarray(values, dtype="float64")
     specs = [model.specs[f] for f in model.features]
-    typical = [_clean(model.typical.get(f)) for f in model.features]
+    vocabs = [model.categories.get(f) for f in model.features]
+    typical = [_typical_number(model, f) for f in model.features]
+    shown_typical = [_decode(vocab, t) for vocab, t in zip(vocabs, typical)]
     # Only a value a person would call a reason: missing, or on the risky side of typical.
     # "1 purchase (typical 1)" may carry SHAP weight through interactions, but it explains nothing.
     masked = np.where((contributions > min_contribution) & _explainable(specs, typical, values),
@@ -101,11 +121,11 @@ def top_drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarr
         for r in range(counts[i]):
             j = order_l[i][r]
             v = values_l[i][r]
-            v = None if v != v else v
+            v = _decode(vocabs[j], None if v != v else v)
             key = (j, v)
             sentence = sentences.get(key)
             if sentence is None:
-                sentence = sentences[key] = specs[j].sentence(v, typical[j])
+                sentence = sentences[key] = specs[j].sentence(v, shown_typical[j])
             spec = specs[j]
             row.append({
                 "feature": spec.name,
@@ -114,7 +134,7 @@ def top_drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarr
                 "direction": DIRECTION_UP,
                 "contribution": contrib_l[i][r],
                 "value": v,
-                "typical": typical[j],
+                "typical": shown_typical[j],
                 "sentence": sentence,
             })
         out.append(row)
@@ -129,7 +149,7 @@ def _aligned_values(model: TrainedModel, frame: pd.DataFrame, scored: pd.DataFra
     else:
         raise FrameError("explain needs the scored rows and the feature rows on the same index "
                          "(pass the frame you gave to predict)")
-    return feature_matrix(rows, model.features)
+    return feature_matrix(rows, model.features, model.categories)
 
 
 def explain(model: TrainedModel, frame: pd.DataFrame, scored: pd.DataFrame, *, top_n: int = 3,

@@ -2,6 +2,8 @@
 
 ``TrainedModel.card()`` is the JSON model card (what the registry writes as card.json);
 ``TrainedModel.from_parts`` rebuilds a model from the booster text, calibrator dict and card.
+The card also carries the vocabulary of each categorical feature, so a loaded model encodes
+categories exactly as at training (card schema 2; schema 1 cards have no categorical features).
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ from ml._lightgbm import lgb
 from ml.calibration import Calibrator
 from ml.catalogue import FeatureSpec
 
-CARD_SCHEMA = 1
+CARD_SCHEMA = 2  # 2: adds "categories" (categorical feature -> vocabulary)
 
 
 @dataclass
 class TrainedModel:
     """A calibrated churn model trained on one dataset.
 
-    ``typical`` holds the median of each feature over the training rows (None when never observed);
-    ``specs`` the catalogue entries of the features used, frozen at training time; ``training`` the
-    split facts (as_of ranges, row counts, early stopping); ``version`` is set by the registry.
+    ``typical`` holds the median of each feature over the training rows (None when never observed;
+    for a categorical feature its most common category); ``categories`` the vocabulary of each
+    categorical feature (sorted training categories, code = position); ``specs`` the catalogue
+    entries of the features used, frozen at training time; ``training`` the split facts (as_of
+    ranges, row counts, early stopping); ``version`` is set by the registry.
     """
 
     booster: lgb.Booster
@@ -35,12 +39,13 @@ class TrainedModel:
     unused_feature_reasons: dict[str, str]
     specs: dict[str, FeatureSpec]
     dimension_labels: dict[str, str]
-    typical: dict[str, float | None]
+    typical: dict[str, float | str | None]
     params: dict[str, Any]
     metrics: dict[str, Any]
     training: dict[str, Any]
     feature_importance: dict[str, float]
     created_at: str
+    categories: dict[str, list[str]] = field(default_factory=dict)
     lightgbm_version: str = field(default_factory=lambda: lgb.__version__)
     version: str | None = None
 
@@ -64,6 +69,7 @@ class TrainedModel:
             "metrics": self.metrics,
             "training": self.training,
             "typical": self.typical,
+            "categories": {f: list(v) for f, v in self.categories.items()},
             "feature_importance_gain": self.feature_importance,
             "dimension_labels": self.dimension_labels,
             "catalogue": {name: spec.to_dict() for name, spec in self.specs.items()},
@@ -88,6 +94,7 @@ class TrainedModel:
             training=dict(card["training"]),
             feature_importance=dict(card.get("feature_importance_gain", {})),
             created_at=card["created_at"],
+            categories={f: [str(c) for c in v] for f, v in (card.get("categories") or {}).items()},
             lightgbm_version=card.get("lightgbm_version", lgb.__version__),
             version=card.get("version"),
         )

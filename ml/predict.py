@@ -3,6 +3,8 @@
 ``predict`` returns the numbers (risk, raw log-odds score, one ``shap_<feature>`` column per
 feature and ``shap_expected_value``, all in raw log-odds space; each row's contributions sum to its
 raw score). ``score`` adds the explanations (drivers, reasons, dimension scores) in one call.
+Categorical features are encoded with the model's stored vocabulary: a category never seen in
+training scores exactly like a missing value.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def predict(model: TrainedModel, frame: pd.DataFrame, *, num_threads: int | None
     ``num_threads`` defaults to OpenMP's choice (all cores); SHAP values cost far more than the
     risk itself (about 4 s per 100k rows on 2 cores with the default parameters).
     """
-    X = feature_matrix(frame, model.features)
+    X = feature_matrix(frame, model.features, model.categories)
     if len(frame):
         extra = {} if num_threads is None else {"num_threads": int(num_threads)}
         contrib = model.booster.predict(X, pred_contrib=True, **extra)

@@ -4,6 +4,8 @@ Boosting stops early on a slice of the training period (its latest as_of), never
 calibration fold; the booster is then refitted on the whole training period with that number of
 rounds, calibrated on the validation fold (the latest labelled as_of) and evaluated there with
 out-of-fold calibrated probabilities. Deterministic for a given frame and parameters.
+Categorical catalogue features are encoded with the vocabulary of the training rows and handed to
+LightGBM as ``categorical_feature`` (its native category splits, default cat_smooth etc.).
 """
 
 from __future__ import annotations
@@ -109,10 +111,11 @@ def _booster_params(resolved: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in resolved.items() if k not in PROCEDURE_DEFAULTS}
 
 
-def _fit(params: dict[str, Any], X: np.ndarray, y: np.ndarray, features: list[str], rounds: int,
-         X_stop: np.ndarray | None = None, y_stop: np.ndarray | None = None,
+def _fit(params: dict[str, Any], X: np.ndarray, y: np.ndarray, features: list[str], categorical: list[int],
+         rounds: int, X_stop: np.ndarray | None = None, y_stop: np.ndarray | None = None,
          stopping_rounds: int = 30) -> tuple[lgb.Booster, int]:
-    dtrain = lgb.Dataset(X, label=y, feature_name=features, params=params, free_raw_data=True)
+    dtrain = lgb.Dataset(X, label=y, feature_name=features, categorical_feature=categorical, params=params,
+                         free_raw_data=True)
     if X_stop is None:
         booster = lgb.train(params, dtrain, num_boost_round=rounds)
         return booster, booster.current_iteration()
@@ -155,20 +158,22 @@ def train(
     sp = dataset.split(frame, catalogue, min_rows=min_rows, min_positives=min_positives, min_cutoffs=min_cutoffs,
                        min_valid_positives=min_valid_positives, embargo_days=embargo_days)
     features = sp.features
-    X_train = dataset.feature_matrix(sp.train, features)
+    categories = {f: dataset.vocabulary(sp.train[f]) for f in features if catalogue[f].is_categorical}
+    categorical = [j for j, f in enumerate(features) if f in categories]
+    X_train = dataset.feature_matrix(sp.train, features, categories)
     y_train = sp.train["churned"].to_numpy(dtype="float64")
-    X_valid = dataset.feature_matrix(sp.valid, features)
+    X_valid = dataset.feature_matrix(sp.valid, features, categories)
     y_valid = sp.valid["churned"].to_numpy(dtype="float64")
 
     rounds = int(resolved["num_boost_round"])
     stop_mask, stop_desc = _early_stopping_slice(sp.train, int(resolved["seed"]))
     if stop_mask is None:
-        booster, best = _fit(lgb_params, X_train, y_train, features, rounds)
+        booster, best = _fit(lgb_params, X_train, y_train, features, categorical, rounds)
     else:
-        booster, best = _fit(lgb_params, X_train[~stop_mask], y_train[~stop_mask], features, rounds,
+        booster, best = _fit(lgb_params, X_train[~stop_mask], y_train[~stop_mask], features, categorical, rounds,
                              X_train[stop_mask], y_train[stop_mask], int(resolved["early_stopping_rounds"]))
         if resolved["refit"]:
-            booster, best = _fit(lgb_params, X_train, y_train, features, best)
+            booster, best = _fit(lgb_params, X_train, y_train, features, categorical, best)
     # A clean booster holding exactly the rounds used (what model.txt will contain).
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
 
@@ -184,8 +189,11 @@ def train(
     metrics["roc_auc_uncalibrated"] = classification_metrics(y_valid, 1 / (1 + np.exp(-raw_valid)))["roc_auc"]
     metrics["evaluated_on"] = f"validation as_of {_date(sp.valid_as_of)}, out-of-fold calibrated (5 folds)"
 
-    typical_series = sp.train[features].apply(pd.to_numeric, errors="coerce").median(skipna=True)
-    typical = {f: (None if pd.isna(typical_series[f]) else float(typical_series[f])) for f in features}
+    numeric = [f for f in features if f not in categories]
+    medians = sp.train[numeric].apply(pd.to_numeric, errors="coerce").median(skipna=True)
+    typical: dict[str, float | str | None] = {
+        f: dataset.most_common(sp.train[f]) if f in categories
+        else (None if pd.isna(medians[f]) else float(medians[f])) for f in features}
     gain = booster.feature_importance(importance_type="gain")
     importance = {f: float(g) for f, g in sorted(zip(features, gain), key=lambda t: -t[1])}
 
@@ -223,4 +231,5 @@ def train(
         training=training,
         feature_importance=importance,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        categories=categories,
     )

@@ -11,10 +11,10 @@ from ml.errors import CatalogueError
 
 MART_FEATURES = """tenure_days days_since_last_purchase purchases_30d purchases_90d spend_30d spend_90d spend_prev_90d
 spend_change_90d refunds_90d refund_amount_90d revenue_12m subscription_payments_90d has_cancelled logins_30d
-logins_prev_30d login_change_30d active_days_30d inbound_90d days_since_last_inbound tickets_90d
+logins_90d logins_per_week_365d active_days_30d inbound_90d days_since_last_inbound tickets_opened_90d
 contacts_per_ticket_90d repeat_contacts_90d channel_hops_90d avg_handle_minutes_90d open_tickets complaints_90d
 avg_csat_90d last_csat last_nps avg_sentiment_90d negative_feedback_90d chat_contacts_90d phone_contacts_90d
-email_contacts_90d social_contacts_90d""".split()
+email_contacts_90d social_contacts_90d segment plan region lifecycle_stage nps_category""".split()
 
 
 def test_catalogue_covers_the_mart_features():

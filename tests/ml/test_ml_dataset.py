@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from ml import dataset
+from ml.catalogue import load_catalogue
 from ml.errors import FrameError, InsufficientData
 from ml_synthetic import make_frame
 
@@ -59,7 +60,7 @@ def test_missing_required_column_is_named(frame):
 def test_unused_features_are_reported():
     f = make_frame(n_customers=1500, n_dates=5, with_interactions=False).drop(columns=["last_nps"])
     sp = dataset.split(f)
-    assert "tickets_90d" in sp.unused_features and "tickets_90d" not in sp.features
+    assert "tickets_opened_90d" in sp.unused_features and "tickets_opened_90d" not in sp.features
     assert sp.unused_feature_reasons["last_nps"] == "not in the feature frame"
     assert "no observed values" in sp.unused_feature_reasons["avg_csat_90d"]
     assert "days_since_last_purchase" in sp.features
@@ -71,9 +72,17 @@ def test_nullable_dtypes_and_date_objects_are_accepted(frame):
     f["eligible"] = f["eligible"].astype("boolean")
     f["churned"] = f["churned"].astype("Float64")
     f["complaints_90d"] = f["complaints_90d"].astype("Int64")
+    f["segment"] = f["segment"].astype("string")  # pd.NA for nulls
     sp = dataset.split(f)
-    X = dataset.feature_matrix(sp.valid, sp.features)
+    vocab = dataset.vocabulary(sp.train["segment"])
+    assert vocab == sorted(frame["segment"].dropna().unique())
+    cats = {f: dataset.vocabulary(sp.train[f]) for f in sp.features if load_catalogue()[f].is_categorical}
+    X = dataset.feature_matrix(sp.valid, sp.features, {**cats, "nps_category": ["passive"]})
     assert X.dtype == np.float64
+    seg = X[:, sp.features.index("segment")]
+    assert np.array_equal(np.isnan(seg), sp.valid["segment"].isna().to_numpy())
+    nps = X[:, sp.features.index("nps_category")]
+    assert set(np.unique(nps[~np.isnan(nps)])) == {0.0}  # categories outside the vocabulary are NaN
     assert sp.valid_as_of == pd.Timestamp("2025-04-01")
 
 

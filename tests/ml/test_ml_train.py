@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml import predict, train
+from ml import dataset, predict, train
 from ml.calibration import Calibrator, cross_fitted, fit_calibrator
 from ml.metrics import classification_metrics, lift_at
 from ml_synthetic import SIGNAL_FEATURE, make_frame
@@ -91,7 +91,8 @@ def test_predict_output_shape(model, score_rows):
     assert out.index.equals(score_rows.index)
     shap = out[predict.contribution_columns(model) + [predict.EXPECTED_VALUE_COLUMN]].to_numpy()
     assert np.allclose(shap.sum(axis=1), out["raw_score"].to_numpy())
-    raw = model.booster.predict(score_rows[model.features].to_numpy(dtype=float), raw_score=True)
+    X = dataset.feature_matrix(score_rows, model.features, model.categories)
+    raw = model.booster.predict(X, raw_score=True)
     assert np.allclose(raw, out["raw_score"].to_numpy())
 
 
