@@ -122,6 +122,17 @@ def cmd_at_risk(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from customer_health.pipeline import docs_step
+
+    settings = _settings(args)
+    index = docs_step(settings)
+    _console().print(f"Documentation of every model and column: {index}\n"
+                     f"Serve it with: .venv/bin/dbt docs serve --project-dir dbt_project "
+                     f"--profiles-dir dbt_project --target-path {index.parent}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from customer_health.report import print_status
 
@@ -212,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     at_risk_flags(p)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=cmd_at_risk)
+
+    p = sub.add_parser("docs", parents=[common],
+                       help="generate the dbt documentation (every table and column, lineage)")
+    p.set_defaults(func=cmd_docs)
 
     p = sub.add_parser("status", parents=[common], help="last run, ledger, quarantine, model")
     p.set_defaults(func=cmd_status)

@@ -62,7 +62,7 @@ def _release_warehouse() -> None:
 def run_dbt(settings: Settings, command: str, *, select: str | None = None,
             exclude: str | None = None, as_of: str | None = None,
             extra_args: tuple[str, ...] = ()) -> DbtResult:
-    """Invoke ``dbt <command>`` on the project for the dataset of ``settings``."""
+    """Invoke ``dbt <command>`` (e.g. "build", "docs generate") on the dataset of ``settings``."""
     from dbt.cli.main import dbtRunner  # heavy import: only when dbt actually runs
 
     _quiet_dbt_logging()
@@ -70,7 +70,7 @@ def run_dbt(settings: Settings, command: str, *, select: str | None = None,
     os.environ[PROFILE_PATH_VARIABLE] = str(settings.warehouse)
     settings.dbt_target_dir.mkdir(parents=True, exist_ok=True)
     args = [
-        command,
+        *command.split(),
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target-path", str(settings.dbt_target_dir),

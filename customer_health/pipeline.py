@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import partial
+from pathlib import Path
 from typing import Callable
 
 import pandas as pd
@@ -191,6 +192,13 @@ def score_step(settings: Settings) -> ScoreSummary:
         con.commit()
     return ScoreSummary(run_id, as_of, model.version, reused, len(rows), dict(model.metrics),
                         list(model.unused_features))
+
+
+@exclusive
+def docs_step(settings: Settings) -> Path:
+    """Generate the dbt documentation site (models, columns, lineage, exposures) of this dataset."""
+    run_dbt(settings, "docs generate")
+    return settings.dbt_target_dir / "index.html"
 
 
 @exclusive

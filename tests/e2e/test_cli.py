@@ -124,6 +124,32 @@ def test_transactions_only_business_still_gets_scores(demo, tmp_path, capsys):
     assert "features without data, not used" in out and "logins_30d" in out
     health = table(tmp_path / "home" / "warehouse.duckdb", "select * from main.customer_health")
     assert len(health) > 0 and health["churn_risk"].notna().all()
+    # what was never sent is null (not observed), what was sent is measured
+    features = table(tmp_path / "home" / "warehouse.duckdb",
+                     "select * from main.fct_customer_features where is_scoring_date and is_eligible")
+    for never_sent in ("activity_score", "logins_30d", "tickets_opened_90d", "open_tickets",
+                       "complaints_90d", "last_csat", "negative_feedback_share_90d"):
+        assert features[never_sent].isna().all(), never_sent
+    for measured in ("days_since_last_purchase", "purchases_90d", "spend_90d", "revenue_12m", "tenure_days"):
+        assert features[measured].notna().all(), measured
+
+
+def test_docs_describe_every_column_users_read(scored, capsys):
+    out = cli(capsys, "docs", *scored["flags"])
+    target = scored["home"] / "dbt" / "target"
+    assert str(target / "index.html") in out and (target / "index.html").exists()
+    manifest = json.loads((target / "manifest.json").read_text())
+    catalog = json.loads((target / "catalog.json").read_text())
+    marts = ("fct_customer_features", "dim_customers", "customer_health", "customer_health_history",
+             "at_risk_customers")
+    for name in marts:
+        node = manifest["nodes"][f"model.customer_health.{name}"]
+        built = catalog["nodes"][f"model.customer_health.{name}"]["columns"]
+        described = {c.lower() for c, col in node["columns"].items() if col["description"].strip()}
+        assert node["description"].strip(), name
+        assert {c.lower() for c in built} <= described, (name, sorted(set(built) - described))
+    consumers = {e["name"] for e in manifest["exposures"].values()}
+    assert {"at_risk_list", "bi_tools", "churn_model"} <= consumers
 
 
 def test_a_model_of_another_dataset_is_never_used(scored, demo, tmp_path, capsys):
