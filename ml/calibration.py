@@ -20,7 +20,8 @@ METHODS = ("auto", "isotonic", "sigmoid")
 class Calibrator:
     """Maps raw scores (log-odds) to calibrated probabilities in [0, 1].
 
-    ``isotonic``: piecewise-linear through (x, y) thresholds, clipped at both ends.
+    ``isotonic``: piecewise-linear through the (x, y) centres of the isotonic steps, clipped at
+    both ends.
     ``sigmoid``: p = 1 / (1 + exp(-(a * raw + b))).
     """
 
@@ -75,11 +76,21 @@ def choose_method(n_rows: int, n_positives: int, method: str = "auto", *, isoton
 
 
 def _fit_isotonic(raw: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
+    """Centred isotonic regression: the isotonic fit's blocks, joined at their centres.
+
+    Plain isotonic regression is a step function, so customers inside one step share a
+    probability and the ranking the model learned is lost (lower ROC AUC). Interpolating
+    between the centres of the steps keeps the calibration and a strictly increasing map
+    (Oron and Flournoy, "Centered isotonic regression", 2017).
+    """
     from sklearn.isotonic import IsotonicRegression
 
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
-    iso.fit(raw, y)
-    return iso.X_thresholds_.astype(float).tolist(), iso.y_thresholds_.astype(float).tolist()
+    order = np.argsort(raw, kind="stable")
+    xs, ys = np.asarray(raw, dtype="float64")[order], np.asarray(y, dtype="float64")[order]
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True).fit(xs, ys).predict(xs)
+    starts = np.flatnonzero(np.r_[True, np.diff(fitted) != 0])
+    centres = np.add.reduceat(xs, starts) / np.diff(np.r_[starts, len(xs)])
+    return centres.astype(float).tolist(), fitted[starts].astype(float).tolist()
 
 
 def _fit_sigmoid(raw: np.ndarray, y: np.ndarray, max_iter: int = 100) -> tuple[float, float]:
