@@ -1,19 +1,25 @@
 {#- Point-in-time windows: an event counts for an as-of date when it happened before the
-    cutoff (the start of the day after as_of) and inside the look-back window. -#}
+    cutoff (the start of the day after as_of) and inside the look-back window.
+    With inclusive=true the bound is a day (as_of itself) and daily rows up to it count. -#}
 
-{% macro in_window(event_at, cutoff_at, days, offset_days=0) -%}
+{% macro in_window(event_at, cutoff_at, days, offset_days=0, inclusive=false) -%}
+    {%- if inclusive -%}
+    ({{ event_at }} <= {{ dbt.dateadd('day', -offset_days, cutoff_at) }}
+     and {{ event_at }} > {{ dbt.dateadd('day', -(days + offset_days), cutoff_at) }})
+    {%- else -%}
     ({{ event_at }} < {{ dbt.dateadd('day', -offset_days, cutoff_at) }}
      and {{ event_at }} >= {{ dbt.dateadd('day', -(days + offset_days), cutoff_at) }})
+    {%- endif -%}
 {%- endmacro %}
 
-{% macro count_in_window(condition, event_at, cutoff_at, days, offset_days=0) -%}
-    sum(case when {{ condition }} and {{ in_window(event_at, cutoff_at, days, offset_days) }} then 1 else 0 end)
+{% macro count_in_window(condition, event_at, cutoff_at, days, offset_days=0, inclusive=false) -%}
+    sum(case when {{ condition }} and {{ in_window(event_at, cutoff_at, days, offset_days, inclusive) }} then 1 else 0 end)
 {%- endmacro %}
 
 {#- Sums and averages go through an exact numeric type: parallel floating point sums differ in
     the last bits from run to run, and identical data must give identical features. -#}
-{% macro sum_in_window(value, condition, event_at, cutoff_at, days, offset_days=0) -%}
-    cast(sum(case when {{ condition }} and {{ in_window(event_at, cutoff_at, days, offset_days) }}
+{% macro sum_in_window(value, condition, event_at, cutoff_at, days, offset_days=0, inclusive=false) -%}
+    cast(sum(case when {{ condition }} and {{ in_window(event_at, cutoff_at, days, offset_days, inclusive) }}
                   then cast({{ value }} as {{ dbt.type_numeric() }}) else 0 end) as {{ type_double() }})
 {%- endmacro %}
 
@@ -27,10 +33,10 @@
     case when {{ source_has_rows }} then {{ expression }} end
 {%- endmacro %}
 
-{#- Weight of an event in the exponentially decayed activity score: 1 at the cutoff, halving
+{#- Weight of activity in the exponentially decayed activity score: 1 on the as-of day, halving
     every activity_half_life_days before it. Cast to an exact numeric so sums are reproducible. -#}
-{% macro decay_weight(event_at, cutoff_at) -%}
-    cast(power(0.5, {{ dbt.datediff(event_at, cutoff_at, 'second') }} / (86400.0 * {{ var('activity_half_life_days') }}))
+{% macro decay_weight(activity_date, as_of) -%}
+    cast(power(0.5, {{ dbt.datediff(activity_date, as_of, 'day') }} / (1.0 * {{ var('activity_half_life_days') }}))
          as {{ dbt.type_numeric() }})
 {%- endmacro %}
 

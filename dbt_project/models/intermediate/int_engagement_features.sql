@@ -1,5 +1,5 @@
--- Engagement per customer and as-of date, from the interactions the customer started before
--- the cutoff: how recently and how often they show up, against their own recent past.
+-- Engagement per customer and as-of date, from the days on which the customer started an
+-- interaction up to as_of: how recently and how often they show up, against their own past.
 with
 
 spine as (
@@ -8,10 +8,9 @@ spine as (
 
 ),
 
-interactions as (
+days as (
 
-    select * from {{ ref('int_interactions_enriched') }}
-    where is_inbound
+    select * from {{ ref('int_customer_days') }}
 
 ),
 
@@ -26,27 +25,26 @@ windowed as (
     select
         spine.customer_id,
         spine.as_of,
-        max(interactions.occurred_at) as last_inbound_at,
-        {%- for days in (7, 30, 90) %}
-        count(distinct case when {{ in_window('interactions.occurred_at', 'spine.cutoff_at', days) }}
-                            then cast(interactions.occurred_at as date) end) as active_days_{{ days }}d,
+        max(days.last_inbound_at) as last_inbound_at,
+        {%- for window in (7, 30, 90) %}
+        {{ count_in_window('true', 'days.activity_date', 'spine.as_of', window, inclusive=true) }} as active_days_{{ window }}d,
         {%- endfor %}
-        count(distinct case when {{ in_window('interactions.occurred_at', 'spine.cutoff_at', 90, offset_days=90) }}
-                            then cast(interactions.occurred_at as date) end) as active_days_prev_90d,
-        {{ count_in_window('true', 'interactions.occurred_at', 'spine.cutoff_at', 90) }} as inbound_90d,
-        {%- for kind, name in (('login', 'logins'), ('feature_use', 'feature_uses')) %}
-        {{ count_in_window("interactions.interaction_type = '" ~ kind ~ "'", 'interactions.occurred_at', 'spine.cutoff_at', 30) }} as {{ name }}_30d,
-        {{ count_in_window("interactions.interaction_type = '" ~ kind ~ "'", 'interactions.occurred_at', 'spine.cutoff_at', 90) }} as {{ name }}_90d,
-        {{ count_in_window("interactions.interaction_type = '" ~ kind ~ "'", 'interactions.occurred_at', 'spine.cutoff_at', 365) }} as {{ name }}_365d,
+        {{ count_in_window('true', 'days.activity_date', 'spine.as_of', 90, offset_days=90, inclusive=true) }} as active_days_prev_90d,
+        {{ sum_in_window('days.inbound', 'true', 'days.activity_date', 'spine.as_of', 90, inclusive=true) }} as inbound_90d,
+        {%- for name in ('logins', 'feature_uses') %}
+        {%- for window in (30, 90, 365) %}
+        {{ sum_in_window('days.' ~ name, 'true', 'days.activity_date', 'spine.as_of', window, inclusive=true) }} as {{ name }}_{{ window }}d,
         {%- endfor %}
-        cast(sum(case when interactions.occurred_at is not null
-                      then {{ decay_weight('interactions.occurred_at', 'spine.cutoff_at') }} else 0 end)
+        {%- endfor %}
+        -- each interaction counts 0.5^(age in days / half-life), age 0 on the as-of day
+        cast(sum(case when days.activity_date is not null
+                      then days.inbound * {{ decay_weight('days.activity_date', 'spine.as_of') }} else 0 end)
              as {{ type_double() }}) as activity_score,
         {{ observed_days('spine.signup_at', 'spine.cutoff_at', 365) }} as observed_days_365d
     from spine
-    left join interactions
-        on interactions.customer_id = spine.customer_id
-        and {{ in_window('interactions.occurred_at', 'spine.cutoff_at', 365) }}
+    left join days
+        on days.customer_id = spine.customer_id
+        and {{ in_window('days.activity_date', 'spine.as_of', 365, inclusive=true) }}
     group by spine.customer_id, spine.as_of, spine.signup_at, spine.cutoff_at
 
 ),
