@@ -134,6 +134,23 @@ def test_transactions_only_business_still_gets_scores(demo, tmp_path, capsys):
         assert features[measured].notna().all(), measured
 
 
+def test_interactions_only_business_still_gets_scores(demo, tmp_path, capsys):
+    landing = tmp_path / "landing"
+    for entity in ("customers", "interactions"):
+        shutil.copytree(demo["landing"] / entity, landing / entity)
+    flags = ["--config", str(demo["config"]), "--home", str(tmp_path / "home"), "--landing", str(landing)]
+    out = cli(capsys, "run", *flags)
+    assert "no transactions" in out
+    warehouse = tmp_path / "home" / "warehouse.duckdb"
+    health = table(warehouse, "select * from main.customer_health")
+    assert len(health) > 0 and health["churn_risk"].notna().all()
+    features = table(warehouse, "select * from main.fct_customer_features where is_scoring_date and is_eligible")
+    for never_sent in ("days_since_last_purchase", "purchases_90d", "spend_90d", "revenue_12m", "recency_score"):
+        assert features[never_sent].isna().all(), never_sent
+    for measured in ("activity_score", "active_days_30d", "logins_30d", "days_since_last_inbound"):
+        assert features[measured].notna().all(), measured
+
+
 def test_docs_describe_every_column_users_read(scored, capsys):
     out = cli(capsys, "docs", *scored["flags"])
     target = scored["home"] / "dbt" / "target"

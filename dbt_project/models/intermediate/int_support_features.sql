@@ -98,10 +98,11 @@ with_peers as (
         ticket_windows.avg_resolution_hours_90d,
         ticket_windows.open_tickets,
         {{ observed_days('spine.signup_at', 'spine.cutoff_at', 365) }} as observed_days_365d,
-        avg(contact_windows.avg_handle_minutes_90d) over (
-            partition by contact_windows.as_of, customers.{{ var('peer_group') }}) as peer_handle_minutes_90d,
-        avg(ticket_windows.avg_resolution_hours_90d) over (
-            partition by contact_windows.as_of, customers.{{ var('peer_group') }}) as peer_resolution_hours_90d
+        -- exact numerics: a parallel floating-point average differs in the last bits between runs
+        cast(avg(cast(contact_windows.avg_handle_minutes_90d as {{ dbt.type_numeric() }})) over (
+            partition by contact_windows.as_of, customers.{{ var('peer_group') }}) as {{ type_double() }}) as peer_handle_minutes_90d,
+        cast(avg(cast(ticket_windows.avg_resolution_hours_90d as {{ dbt.type_numeric() }})) over (
+            partition by contact_windows.as_of, customers.{{ var('peer_group') }}) as {{ type_double() }}) as peer_resolution_hours_90d
     from contact_windows
     inner join ticket_windows
         on contact_windows.customer_id = ticket_windows.customer_id
