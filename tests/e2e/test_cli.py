@@ -114,41 +114,34 @@ def test_at_risk_filters_and_csv(scored, capsys):
     assert set(rows["segment"]) == {segment}
 
 
-def test_transactions_only_business_still_gets_scores(demo, tmp_path, capsys):
+@pytest.mark.parametrize("sent, never_sent, measured", [
+    (("customers", "transactions"),
+     ("activity_score", "logins_30d", "tickets_opened_90d", "open_tickets", "complaints_90d", "last_csat",
+      "negative_feedback_share_90d"),
+     ("days_since_last_purchase", "purchases_90d", "spend_90d", "revenue_12m", "tenure_days")),
+    (("customers", "interactions"),
+     ("days_since_last_purchase", "purchases_90d", "spend_90d", "revenue_12m", "recency_score"),
+     ("activity_score", "active_days_30d", "logins_30d", "days_since_last_inbound")),
+], ids=["transactions only", "interactions only"])
+def test_a_business_without_one_feed_still_gets_scores(demo, tmp_path, capsys, sent, never_sent, measured):
     landing = tmp_path / "landing"
-    for entity in ("customers", "transactions"):
+    for entity in sent:
         shutil.copytree(demo["landing"] / entity, landing / entity)
     flags = ["--config", str(demo["config"]), "--home", str(tmp_path / "home"), "--landing", str(landing)]
     out = cli(capsys, "run", *flags)
-    assert "no interactions" in out and "cannot be used" in out
-    assert "features without data, not used" in out and "logins_30d" in out
-    health = table(tmp_path / "home" / "warehouse.duckdb", "select * from main.customer_health")
-    assert len(health) > 0 and health["churn_risk"].notna().all()
-    # what was never sent is null (not observed), what was sent is measured
-    features = table(tmp_path / "home" / "warehouse.duckdb",
-                     "select * from main.fct_customer_features where is_scoring_date and is_eligible")
-    for never_sent in ("activity_score", "logins_30d", "tickets_opened_90d", "open_tickets",
-                       "complaints_90d", "last_csat", "negative_feedback_share_90d"):
-        assert features[never_sent].isna().all(), never_sent
-    for measured in ("days_since_last_purchase", "purchases_90d", "spend_90d", "revenue_12m", "tenure_days"):
-        assert features[measured].notna().all(), measured
-
-
-def test_interactions_only_business_still_gets_scores(demo, tmp_path, capsys):
-    landing = tmp_path / "landing"
-    for entity in ("customers", "interactions"):
-        shutil.copytree(demo["landing"] / entity, landing / entity)
-    flags = ["--config", str(demo["config"]), "--home", str(tmp_path / "home"), "--landing", str(landing)]
-    out = cli(capsys, "run", *flags)
-    assert "no transactions" in out
+    missing = ({"transactions", "interactions"} - set(sent)).pop()
+    assert f"no {missing}" in out
+    if missing == "interactions":
+        assert "features without data, not used" in out and "logins_30d" in out
     warehouse = tmp_path / "home" / "warehouse.duckdb"
     health = table(warehouse, "select * from main.customer_health")
     assert len(health) > 0 and health["churn_risk"].notna().all()
+    # what was never sent is null (not observed), what was sent is measured
     features = table(warehouse, "select * from main.fct_customer_features where is_scoring_date and is_eligible")
-    for never_sent in ("days_since_last_purchase", "purchases_90d", "spend_90d", "revenue_12m", "recency_score"):
-        assert features[never_sent].isna().all(), never_sent
-    for measured in ("activity_score", "active_days_30d", "logins_30d", "days_since_last_inbound"):
-        assert features[measured].notna().all(), measured
+    for column in never_sent:
+        assert features[column].isna().all(), column
+    for column in measured:
+        assert features[column].notna().all(), column
 
 
 def test_docs_describe_every_column_users_read(scored, capsys):

@@ -14,14 +14,7 @@
     )
 }}
 
-{#- A table built before staging gained a column (an older warehouse) lacks it: reprocess every
-    event then, so the merge fills the new column on every row, as a full refresh would. -#}
-{%- set reprocess_all = not is_incremental() -%}
-{%- if is_incremental() -%}
-    {%- set built = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
-    {%- set upstream = adapter.get_columns_in_relation(ref('stg_interactions')) | map(attribute='name') | map('lower') | list -%}
-    {%- set reprocess_all = upstream | reject('in', built) | list | length > 0 -%}
-{%- endif %}
+{%- set reprocess_all = events_reprocess_all(ref('stg_interactions')) %}
 
 with
 
@@ -41,23 +34,9 @@ in_scope as (
 
 {% else %}
 
-watermark as (
-
-    select
-        max(loaded_at) as last_loaded_at,
-        max(occurred_at) as last_occurred_at
-    from {{ this }}
-
-),
-
 changed as (
 
-    select interactions.*
-    from interactions
-    cross join watermark
-    where watermark.last_loaded_at is null  -- the table is empty
-       or interactions.loaded_at > watermark.last_loaded_at
-       or interactions.occurred_at >= {{ dbt.dateadd('day', -var('event_lookback_days'), 'watermark.last_occurred_at') }}
+    {{ changed_events('interactions') }}
 
 ),
 
