@@ -92,6 +92,12 @@ class ModelConfig(_Strict):
     params: ModelParams = Field(default_factory=ModelParams)
 
 
+class DriftConfig(_Strict):
+    # population stability index above which status warns that the model needs retraining
+    psi_warning: float = Field(0.2, gt=0, le=10)
+    features: int = Field(10, ge=1, le=200, strict=True)
+
+
 class AtRiskConfig(_Strict):
     bands: list[Band] = Field(default_factory=lambda: ["critical", "at_risk"], min_length=1)
     top: int = Field(20, ge=1, strict=True)
@@ -106,6 +112,7 @@ class FileConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     playbook: dict[str, str] = Field(default_factory=dict)
     at_risk: AtRiskConfig = Field(default_factory=AtRiskConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
 
     @model_validator(mode="after")
     def _playbook_has_default(self) -> "FileConfig":
