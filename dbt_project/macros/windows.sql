@@ -40,8 +40,9 @@
          as {{ dbt.type_numeric() }})
 {%- endmacro %}
 
-{#- Days of a look-back window the customer could fill: a customer who signed up 40 days ago
-    has 40 days of a 365-day window, so rates over the window are not biased against them. -#}
-{% macro observed_days(signup_at, cutoff_at, days) -%}
-    greatest(least({{ days }}, {{ dbt.datediff(signup_at, cutoff_at, 'day') }}), 1)
+{#- Days of a look-back window that are observed: a customer who signed up 40 days ago (or
+    data that starts 40 days ago) fills 40 days of a 365-day window, so rates over the window
+    are not biased against new customers or the first months of data. -#}
+{% macro observed_days(observed_from, cutoff_at, days) -%}
+    greatest(least({{ days }}, {{ dbt.datediff(observed_from, cutoff_at, 'day') }}), 1)
 {%- endmacro %}

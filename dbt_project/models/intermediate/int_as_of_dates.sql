@@ -78,7 +78,7 @@ month_ends as (
 
 as_of_dates as (
 
-    select as_of, false as is_scoring_date, scoring_as_of
+    select as_of, false as is_scoring_date, scoring_as_of, first_event_date
     from month_ends
     where as_of < scoring_as_of
       -- at least one month of history before the first as-of date
@@ -86,7 +86,7 @@ as_of_dates as (
 
     union all
 
-    select scoring_as_of as as_of, true as is_scoring_date, scoring_as_of
+    select scoring_as_of as as_of, true as is_scoring_date, scoring_as_of, first_event_date
     from scoring_date
 
 ),
@@ -97,6 +97,8 @@ final as (
         as_of,
         cast({{ dbt.dateadd('day', 1, 'as_of') }} as {{ dbt.type_timestamp() }}) as cutoff_at,
         is_scoring_date,
+        -- the first day of data: windows reaching further back are not observed
+        cast(first_event_date as {{ dbt.type_timestamp() }}) as data_start_at,
         -- a lapse must be seen for a whole horizon after the horizon it starts in, and only
         -- outcomes known on the scoring date count (a backfill trains as it could have then)
         {{ dbt.dateadd('day', 2 * var('horizon_days'), 'as_of') }} <= scoring_as_of as label_observed

@@ -21,7 +21,10 @@ spine as (
         as_of_dates.cutoff_at,
         as_of_dates.is_scoring_date,
         as_of_dates.label_observed,
-        customers.signup_at
+        customers.signup_at,
+        -- from when the customer's history is observed: signup, or the first day of data
+        case when customers.signup_at > as_of_dates.data_start_at then customers.signup_at
+             else as_of_dates.data_start_at end as observed_from
     from customers
     cross join as_of_dates
     where customers.signup_at < as_of_dates.cutoff_at

@@ -40,12 +40,12 @@ windowed as (
         cast(sum(case when days.activity_date is not null
                       then days.inbound * {{ decay_weight('days.activity_date', 'spine.as_of') }} else 0 end)
              as {{ type_double() }}) as activity_score,
-        {{ observed_days('spine.signup_at', 'spine.cutoff_at', 365) }} as observed_days_365d
+        {{ observed_days('spine.observed_from', 'spine.cutoff_at', 365) }} as observed_days_365d
     from spine
     left join days
         on days.customer_id = spine.customer_id
         and {{ in_window('days.activity_date', 'spine.as_of', 365, inclusive=true) }}
-    group by spine.customer_id, spine.as_of, spine.signup_at, spine.cutoff_at
+    group by spine.customer_id, spine.as_of, spine.observed_from, spine.cutoff_at
 
 ),
 

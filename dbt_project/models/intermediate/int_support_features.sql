@@ -97,7 +97,7 @@ with_peers as (
         ticket_windows.resolved_first_contact_90d,
         ticket_windows.avg_resolution_hours_90d,
         ticket_windows.open_tickets,
-        {{ observed_days('spine.signup_at', 'spine.cutoff_at', 365) }} as observed_days_365d,
+        {{ observed_days('spine.observed_from', 'spine.cutoff_at', 365) }} as observed_days_365d,
         -- exact numerics: a parallel floating-point average differs in the last bits between runs
         cast(avg(cast(contact_windows.avg_handle_minutes_90d as {{ dbt.type_numeric() }})) over (
             partition by contact_windows.as_of, customers.{{ var('peer_group') }}) as {{ type_double() }}) as peer_handle_minutes_90d,

@@ -43,12 +43,12 @@ windowed as (
         {{ count_in_window("transactions.transaction_type = 'cancellation'", 'transactions.occurred_at', 'spine.cutoff_at', 365) }} as cancellations_365d,
         {{ sum_in_window('transactions.net_amount', 'true', 'transactions.occurred_at', 'spine.cutoff_at', 365) }} as revenue_12m,
         {{ avg_in_window('transactions.purchase_gap_days', 'transactions.purchase_gap_days is not null', 'transactions.occurred_at', 'spine.cutoff_at', 365) }} as typical_purchase_gap_days,
-        {{ observed_days('spine.signup_at', 'spine.cutoff_at', 365) }} as observed_days_365d
+        {{ observed_days('spine.observed_from', 'spine.cutoff_at', 365) }} as observed_days_365d
     from spine
     left join transactions
         on transactions.customer_id = spine.customer_id
         and {{ in_window('transactions.occurred_at', 'spine.cutoff_at', 365) }}
-    group by spine.customer_id, spine.as_of, spine.signup_at, spine.cutoff_at
+    group by spine.customer_id, spine.as_of, spine.observed_from, spine.cutoff_at
 
 ),
 
