@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "customer_health.yml"
@@ -98,6 +99,82 @@ class DriftConfig(_Strict):
     features: int = Field(10, ge=1, le=200, strict=True)
 
 
+@functools.lru_cache(maxsize=1)
+def _catalogue():
+    from ml.catalogue import load_catalogue
+
+    return load_catalogue()
+
+
+class ScorecardMeasure(_Strict):
+    """One scorecard line: ``weight`` points at the ``good`` value, 0 at ``bad``, linear between."""
+
+    feature: str
+    weight: float = Field(gt=0, le=1000)
+    good: float
+    bad: float
+
+    @field_validator("feature")
+    @classmethod
+    def _in_catalogue(cls, name: str) -> str:
+        catalogue = _catalogue()
+        if name not in catalogue:
+            raise ValueError(f"{name!r} is not a feature of the catalogue (ml/features.yml)")
+        if catalogue[name].is_categorical:
+            raise ValueError(f"{name!r} is a category; a scorecard measure needs a numeric feature")
+        return name
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "ScorecardMeasure":
+        if self.good == self.bad:
+            raise ValueError(f"good and bad of {self.feature!r} must differ")
+        return self
+
+
+def _default_measures() -> list[ScorecardMeasure]:
+    from ml.scorecard import DEFAULT_MEASURES
+
+    return [ScorecardMeasure(feature=m.feature, weight=m.weight, good=m.good, bad=m.bad)
+            for m in DEFAULT_MEASURES]
+
+
+class ScorecardConfig(_Strict):
+    """The rule-based scorecard (``ml.scorecard``): the baseline on every model card and the
+    scores of a dataset with too little history to train a model."""
+
+    missing: Literal["half", "exclude"] = "half"
+    measures: list[ScorecardMeasure] = Field(default_factory=_default_measures, min_length=1)
+
+    @model_validator(mode="after")
+    def _once_each(self) -> "ScorecardConfig":
+        names = [m.feature for m in self.measures]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"measures repeat feature(s) {', '.join(repeated)}")
+        return self
+
+    def definition(self) -> dict[str, Any]:
+        """The plain definition ``ml.scorecard.Scorecard.from_config`` and ``ml.train`` take."""
+        return self.model_dump()
+
+
+class DropRule(_Strict):
+    points: int = Field(15, ge=1, le=100, strict=True)
+    days: int = Field(30, ge=1, le=3650, strict=True)
+
+
+class AlertsConfig(_Strict):
+    """Rules of the health_alerts table; an empty list or null switches a rule off."""
+
+    # Entering one of these bands from a healthier one (or first scored in it).
+    entered_band: list[Literal["watch", "at_risk", "critical"]] = Field(
+        default_factory=lambda: ["at_risk", "critical"])
+    # The health score fell at least `points` below its highest of the `days` before.
+    drop: DropRule | None = Field(default_factory=DropRule)
+    # Critical on this many scoring dates in a row.
+    critical_runs: int | None = Field(3, ge=1, le=100, strict=True)
+
+
 class AtRiskConfig(_Strict):
     bands: list[Band] = Field(default_factory=lambda: ["critical", "at_risk"], min_length=1)
     top: int = Field(20, ge=1, strict=True)
@@ -112,6 +189,7 @@ class FileConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     playbook: dict[str, str] = Field(default_factory=dict)
     at_risk: AtRiskConfig = Field(default_factory=AtRiskConfig)
+    scorecard: ScorecardConfig = Field(default_factory=ScorecardConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
 
     @model_validator(mode="after")

@@ -42,6 +42,11 @@ class ScoreSummary:
     customers_scored: int
     metrics: dict = field(default_factory=dict)
     unused_features: list[str] = field(default_factory=list)
+    # "scorecard" when the dataset has too little history for a model (cold start)
+    score_source: str = "model"
+    # why there is no model (the unmet bounds), and how the scorecard's risk was calibrated
+    cold_start_reasons: list[str] = field(default_factory=list)
+    scorecard_calibration: str | None = None
 
 
 @dataclass
@@ -121,7 +126,7 @@ def _read_features(con) -> pd.DataFrame:
 
 
 def _score_rows(scored: pd.DataFrame, revenue: pd.Series, run_id: str,
-                scored_at: datetime) -> pd.DataFrame:
+                scored_at: datetime, source: str = "model") -> pd.DataFrame:
     drivers = scored["top_drivers"]
     out = pd.DataFrame({
         "run_id": run_id,
@@ -131,7 +136,7 @@ def _score_rows(scored: pd.DataFrame, revenue: pd.Series, run_id: str,
         "churn_risk": scored["churn_risk"].astype(float),
         # revenue as of the scored date, so a run's revenue at risk never changes afterwards
         "revenue_12m": revenue.reindex(scored.index).astype(float),
-        "score_source": "model",
+        "score_source": source,
         "model_version": scored["model_version"],
         "top_drivers": [json.dumps(d, default=float) for d in drivers],
         "reasons": scored["reasons"],
@@ -144,53 +149,112 @@ def _score_rows(scored: pd.DataFrame, revenue: pd.Series, run_id: str,
     return out[SCORE_COLUMNS]
 
 
+def _model_or_none(settings: Settings, frame: pd.DataFrame, ds: str):
+    """(model, reused, unmet bounds): the model to score with, or None and why there is none.
+
+    Below the training bounds, an earlier model of this dataset still scores (reused); only a
+    dataset that never had one falls back to the scorecard (cold start).
+    """
+    from ml.errors import InsufficientData, ModelNotFound
+    from ml.registry import ensure_model, latest, load
+
+    m = settings.options.model
+    try:
+        model, reused = ensure_model(
+            settings.models_dir, frame, dataset_id=ds,
+            params={"seed": m.seed, **m.params.given()}, num_threads=m.num_threads,
+            min_rows=m.min_labelled_rows, min_positives=m.min_positives, min_cutoffs=m.min_cutoffs,
+            scorecard=settings.options.scorecard.definition(),
+        )
+        return model, reused, []
+    except InsufficientData as exc:
+        try:
+            version = latest(settings.models_dir, ds)
+        except ModelNotFound:
+            return None, False, list(exc.problems)
+        log.warning("%s; scoring with the earlier model %s", exc, version)
+        return load(settings.models_dir, version, dataset_id=ds), True, []
+
+
+def _scorecard_scores(settings: Settings, frame: pd.DataFrame,
+                      current: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Cold start: score ``current`` with the configured scorecard. Its risk is calibrated on the
+    latest labelled as-of date when that holds enough churners and non-churners; otherwise
+    churn_risk is 1 - health/100 and the returned note says so."""
+    from ml import scorecard as sc
+
+    card = sc.Scorecard.from_config(settings.options.scorecard.definition())
+    rows = frame[frame["eligible"] & frame["churned"].notna()]
+    calibrator, how = None, "not calibrated (no labelled outcomes yet): churn_risk is 1 - health/100"
+    if not rows.empty:
+        fold = rows[rows["as_of"] == rows["as_of"].max()]
+        calibrator = sc.calibrate(sc.evaluate(card, fold).risk, fold["churned"].to_numpy(dtype="float64"))
+        if calibrator is not None:
+            how = (f"calibrated on the outcomes of {pd.Timestamp(fold['as_of'].iloc[0]).date()} "
+                   f"({len(fold):,} customers)")
+        else:
+            how = "not calibrated (too few labelled churners): churn_risk is 1 - health/100"
+    return sc.score(current, card, calibrator=calibrator), how
+
+
 @exclusive
 def score_step(settings: Settings) -> ScoreSummary:
     """Train (or reuse) the churn model of this dataset and score the customers active at as-of.
 
     The model learns only from outcomes known on the scoring date, so scoring a past date
-    (a backfill) is a true point-in-time score.
+    (a backfill) is a true point-in-time score. A dataset with too little history for a model
+    (``model.min_*`` bounds) and no earlier model is scored with the rule-based scorecard
+    (score_source 'scorecard'); ``scoring.runs.score_note`` keeps why.
     """
     from ml.predict import score
-    from ml.registry import ensure_model
 
-    m = settings.options.model
     with connect(settings.warehouse) as con:
         ds = dataset_id(con)
         frame = _read_features(con)
         ledger = _ledger_fingerprint(con)
     if frame.empty:
         raise NoDataError("the feature mart is empty; run the features step first")
-    model, reused = ensure_model(
-        settings.models_dir, frame, dataset_id=ds,
-        params={"seed": m.seed, **m.params.given()}, num_threads=m.num_threads,
-        min_rows=m.min_labelled_rows, min_positives=m.min_positives, min_cutoffs=m.min_cutoffs,
-    )
+    model, reused, cold_start = _model_or_none(settings, frame, ds)
     current = frame[frame["is_scoring_date"] & frame["eligible"]]
     as_of = pd.Timestamp(frame.loc[frame["is_scoring_date"], "as_of"].iloc[0]).date().isoformat()
-    scored = score(model, current)
+    note = None
+    if model is not None:
+        scored = score(model, current)
+        source, version, fingerprint = "model", model.version, model.data_fingerprint
+        identity = version
+    else:
+        scored, calibration = _scorecard_scores(settings, frame, current)
+        source = version = "scorecard"
+        fingerprint = None
+        note = json.dumps({"reasons": cold_start, "calibration": calibration})
+        identity = "scorecard " + json.dumps(settings.options.scorecard.definition(), sort_keys=True)
     # Same model, date, data and publishing settings (bands, playbook): same run. A change of
     # any of them is a new run, so the history always holds what customer_health showed.
     publishing = json.dumps(dbt_vars(settings, None), sort_keys=True)
     run_id = hashlib.sha256(
-        f"{model.version}|{as_of}|{ledger}|{publishing}".encode()).hexdigest()[:16]
+        f"{identity}|{as_of}|{ledger}|{publishing}".encode()).hexdigest()[:16]
 
     with connect(settings.warehouse) as con:
         con.begin()
         earlier = con.execute("select scored_at from scoring.runs where run_id = ?",
                               [run_id]).fetchall()
         scored_at = earlier[0][0] if earlier else datetime.now(timezone.utc).replace(tzinfo=None)
-        rows = _score_rows(scored, current["revenue_12m"], run_id, scored_at)
+        rows = _score_rows(scored, current["revenue_12m"], run_id, scored_at, source)
         # every run is kept (history and backfills); rerunning the same run rewrites its rows
         con.execute("delete from scoring.churn_scores where run_id = ?", [run_id])
         con.register("_scores", rows)
         con.execute("insert into scoring.churn_scores by name select * from _scores")
         con.unregister("_scores")
         con.execute("delete from scoring.runs where run_id = ?", [run_id])
-        con.execute("insert into scoring.runs values (?, ?, ?, ?, ?, ?)",
-                    [run_id, scored_at, as_of, model.version, len(rows), model.data_fingerprint])
+        con.execute("insert into scoring.runs (run_id, scored_at, as_of, model_version, "
+                    "customers_scored, data_fingerprint, score_source, score_note) "
+                    "values (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run_id, scored_at, as_of, version, len(rows), fingerprint, source, note])
         con.commit()
-    return ScoreSummary(run_id, as_of, model.version, reused, len(rows), dict(model.metrics),
+    if model is None:
+        return ScoreSummary(run_id, as_of, version, False, len(rows), score_source=source,
+                            cold_start_reasons=cold_start, scorecard_calibration=calibration)
+    return ScoreSummary(run_id, as_of, version, reused, len(rows), dict(model.metrics),
                         list(model.unused_features))
 
 

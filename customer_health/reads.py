@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import duckdb
@@ -109,6 +110,20 @@ def current_run(settings: Settings) -> dict | None:
     except NoScoresYet:
         return None
     return None if rows.empty else rows.iloc[0].to_dict()
+
+
+def run_source(settings: Settings, run_id: str) -> tuple[str, dict]:
+    """Where a run's scores came from ("model" or "scorecard") and, for the scorecard, why
+    ({"reasons": [...], "calibration": ...}). Warehouses older than these columns read "model"."""
+    try:
+        rows = _query(settings, "select score_source, score_note from scoring.runs where run_id = ?",
+                      [run_id])
+    except duckdb.BinderException:
+        return "model", {}
+    if rows.empty or rows["score_source"].isna().iloc[0]:
+        return "model", {}
+    note = rows["score_note"].iloc[0]
+    return str(rows["score_source"].iloc[0]), (json.loads(note) if isinstance(note, str) and note else {})
 
 
 def unpublished_run(settings: Settings) -> dict | None:

@@ -82,9 +82,37 @@ def print_features(console: Console, settings: Settings, as_of: str | None = Non
     console.print(f"[bold]Features[/]: dbt build passed {result.passed} models and tests")
 
 
+def beats_line(metrics: dict) -> str | None:
+    """"model beats the rule-based scorecard by X ROC AUC ..." from a card's metrics (None for
+    cards older than the baselines)."""
+    base, beats = metrics.get("baselines") or {}, metrics.get("beats") or {}
+    if not isinstance(beats.get("scorecard"), (int, float)):
+        return None
+    parts = []
+    for name, label in (("scorecard", "the rule-based scorecard"), ("recency", "recency alone")):
+        diff, auc = beats.get(name), (base.get(name) or {}).get("roc_auc")
+        if isinstance(diff, (int, float)) and isinstance(auc, (int, float)):
+            verb = "beats" if diff > 0 else "does not beat"
+            parts.append(f"{verb} {label} by {diff:+.3f} ROC AUC ({auc:.3f})")
+    return "model " + "; ".join(parts) if parts else None
+
+
+def _print_cold_start(console: Console, reasons: list[str], calibration: str | None,
+                      indent: str = "  ") -> None:
+    console.print(f"{indent}[yellow]note[/] Scores come from the rule-based scorecard because: "
+                  f"{'; '.join(reasons) or 'no model could be trained'}. Churn risk "
+                  f"{calibration or 'not calibrated'}. A model is trained as soon as the history "
+                  "reaches the bounds (model.min_labelled_rows, min_positives, min_cutoffs).")
+
+
 def print_score(console: Console, settings: Settings) -> None:
     with console.status("Training the churn model and scoring customers"):
         summary = pipeline.score_step(settings)
+    if summary.score_source == "scorecard":
+        console.print(f"[bold]Score[/]: rule-based scorecard (no model yet); "
+                      f"{summary.customers_scored:,} customers scored as of {summary.as_of}")
+        _print_cold_start(console, summary.cold_start_reasons, summary.scorecard_calibration)
+        return
     how = "reused" if summary.model_reused else "trained"
     m = summary.metrics
     console.print(
@@ -93,6 +121,9 @@ def print_score(console: Console, settings: Settings) -> None:
         f"PR AUC {m.get('pr_auc', float('nan')):.3f}, Brier {m.get('brier', float('nan')):.3f}, "
         f"top-10% lift {m.get('lift_top10') or float('nan'):.1f}); "
         f"{summary.customers_scored:,} customers scored as of {summary.as_of}")
+    beats = beats_line(m)
+    if beats:
+        console.print(f"  {beats} on the validation fold")
     if summary.unused_features:
         console.print(f"  [yellow]note[/] features without data, not used: "
                       f"{', '.join(summary.unused_features)}")
@@ -153,9 +184,24 @@ def _frame_table(title: str, frame: pd.DataFrame) -> Table:
     return table
 
 
-def print_status(console: Console, settings: Settings) -> None:
+def _print_model_card(console: Console, settings: Settings, version: str) -> None:
     from ml.registry import list_versions, read_card
 
+    card = read_card(settings.models_dir, version)
+    metrics = {k: v for k, v in card.get("metrics", {}).items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    title = (f"Model {version} (of {len(list_versions(settings.models_dir))} "
+             f"in {settings.models_dir}), validation metrics")
+    console.print(_frame_table(title, pd.DataFrame(
+        {"metric": list(metrics), "value": list(metrics.values())})))
+    beats = beats_line(card.get("metrics", {}))
+    if beats:
+        console.print(f"{beats[0].upper()}{beats[1:]} on the validation fold")
+    if card.get("unused_features"):
+        console.print(f"[yellow]note[/] features without data: {', '.join(card['unused_features'])}")
+
+
+def print_status(console: Console, settings: Settings) -> None:
     console.print(f"Dataset home: {settings.home}\nWarehouse: {settings.warehouse}")
     run = reads.current_run(settings)
     pending = reads.unpublished_run(settings)
@@ -187,15 +233,11 @@ def print_status(console: Console, settings: Settings) -> None:
             console.print(f"[yellow]note[/] {outside:,} customer(s) appear in events but not in "
                           "the customers feed: scored without segment or owner")
         console.print(_frame_table("Customers by band", reads.band_counts(settings)))
-        card = read_card(settings.models_dir, run["model_version"])
-        metrics = {k: v for k, v in card.get("metrics", {}).items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        title = (f"Model {run['model_version']} (of {len(list_versions(settings.models_dir))} "
-                 f"in {settings.models_dir}), validation metrics")
-        console.print(_frame_table(title, pd.DataFrame(
-            {"metric": list(metrics), "value": list(metrics.values())})))
-        if card.get("unused_features"):
-            console.print(f"[yellow]note[/] features without data: {', '.join(card['unused_features'])}")
+        source, note = reads.run_source(settings, run["run_id"])
+        if source == "scorecard":
+            _print_cold_start(console, note.get("reasons") or [], note.get("calibration"), indent="")
+        else:
+            _print_model_card(console, settings, run["model_version"])
 
 
 def print_evaluation(console: Console, result: Evaluation) -> None:

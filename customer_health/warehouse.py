@@ -76,6 +76,9 @@ create table if not exists scoring.runs (
     run_id varchar primary key, scored_at timestamp, as_of date, model_version varchar,
     customers_scored bigint, data_fingerprint varchar
 );
+-- model or scorecard, and why a run scored with the scorecard (JSON: unmet bounds, calibration)
+alter table scoring.runs add column if not exists score_source varchar;
+alter table scoring.runs add column if not exists score_note varchar;
 """
 
 

@@ -17,6 +17,50 @@ def _num(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
+def _diff(a: Any, b: Any, digits: int = 3) -> str:
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+        return "n/a"
+    return f"{a - b:+.{digits}f}"
+
+
+def _baselines(m: Mapping[str, Any]) -> list[str]:
+    """The "Baselines" section: the model against the rule-based scorecard and recency alone."""
+    base = m.get("baselines") or {}
+    if not base:
+        return []
+    names = [("scorecard", "rule-based scorecard"), ("recency", "recency alone")]
+    names = [(k, label) for k, label in names if k in base]
+    rows = [("ROC AUC", "roc_auc", 3), ("PR AUC", "pr_auc", 3), ("Lift in the top 10%", "lift_top10", 2)]
+    lines = [
+        "## Baselines",
+        "",
+        "The model against what a team would use without it, on the same validation fold and calibrated "
+        "the same way: the rule-based scorecard of the configuration (weighted measures, the way "
+        "commercial customer-success suites score) and the days since the last payment or inbound "
+        "contact alone.",
+        "",
+        "| metric | model | " + " | ".join(f"{label} | model - {k}" for k, label in names) + " |",
+        "|---|---:|" + "---:|---:|" * len(names),
+    ]
+    for title, key, digits in rows:
+        cells = [_num(m.get(key), digits)]
+        for k, _ in names:
+            cells += [_num(base[k].get(key), digits), _diff(m.get(key), base[k].get(key), digits)]
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    lines.append("")
+    beats = (m.get("beats") or {}).get("scorecard")
+    if isinstance(beats, (int, float)):
+        verdict = "beats" if beats > 0 else "does not beat"
+        lines += [f"The model {verdict} the rule-based scorecard by {beats:+.3f} ROC AUC.", ""]
+    definition = (base.get("scorecard") or {}).get("definition") or {}
+    measures = definition.get("measures") or []
+    if measures:
+        lines += [f"Scorecard measures (missing values: {definition.get('missing', 'half')}): " + ", ".join(
+            f"{x['feature']} {float(x['weight']):g} points (full at {float(x['good']):g}, none at "
+            f"{float(x['bad']):g})" for x in measures) + ".", ""]
+    return lines
+
+
 def render_markdown(card: Mapping[str, Any], top_features: int = 10) -> str:
     """Markdown model card: what it predicts, data, metrics, top features by gain, limitations."""
     m = card.get("metrics", {})
@@ -82,6 +126,7 @@ def render_markdown(card: Mapping[str, Any], top_features: int = 10) -> str:
         f"| Mean predicted risk | {_num(m.get('mean_predicted'))} |",
         f"| Rows / churners | {_num(m.get('rows'))} / {_num(m.get('positives'))} |",
         "",
+        *_baselines(m),
         "## Top features by gain",
         "",
         "| feature | dimension | share of gain |",

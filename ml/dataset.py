@@ -204,7 +204,7 @@ def split(
         problems.append(
             f"only {len(dates)} labelled as-of date{'s' if len(dates) != 1 else ''}; need at least {min_cutoffs}"
         )
-    if not features:
+    if not features and n_rows:  # without labelled rows the row count above says it all
         problems.append("none of the catalogue features has observed values in the feature frame")
     if problems:
         raise InsufficientData(problems)

@@ -169,19 +169,21 @@ def load(models_dir: str | Path, version: str, *, dataset_id: str | None = None)
 
 
 def ensure_model(models_dir: str | Path, frame: pd.DataFrame, *, dataset_id: str,
-                 params: Mapping[str, Any] | None = None, **train_kwargs: Any) -> tuple[TrainedModel, bool]:
+                 params: Mapping[str, Any] | None = None, scorecard: Any = None,
+                 **train_kwargs: Any) -> tuple[TrainedModel, bool]:
     """Reuse the model trained on exactly this data and parameters, or train and save a new one.
 
     Returns (model, reused). ``train_kwargs`` go to ``ml.train.train`` (catalogue, num_threads,
-    min_rows, min_positives, min_cutoffs, min_valid_positives, embargo_days).
+    min_rows, min_positives, min_cutoffs, min_valid_positives, embargo_days). ``scorecard`` is the
+    rule-based scorecard definition the card's baselines use (part of the fingerprint when given).
     """
     from ml.train import data_fingerprint, train  # the registry itself does not need LightGBM training
 
     fp = data_fingerprint(frame, params, catalogue=train_kwargs.get("catalogue"),
-                          embargo_days=int(train_kwargs.get("embargo_days", 0)))
+                          embargo_days=int(train_kwargs.get("embargo_days", 0)), scorecard=scorecard)
     version = find(models_dir, dataset_id, fp)
     if version is not None:
         return load(models_dir, version, dataset_id=dataset_id), True
-    model = train(frame, dataset_id=dataset_id, params=params, **train_kwargs)
+    model = train(frame, dataset_id=dataset_id, params=params, scorecard=scorecard, **train_kwargs)
     save(model, models_dir)
     return model, False

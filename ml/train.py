@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ml import calibration, dataset
+from ml import calibration, dataset, scorecard as scorecards
 from ml._lightgbm import lgb
 from ml.catalogue import Catalogue, load_catalogue
 from ml.metrics import classification_metrics
@@ -71,15 +71,40 @@ def data_fingerprint(
     *,
     catalogue: Catalogue | None = None,
     embargo_days: int = 0,
+    scorecard: Any = None,
 ) -> str:
     """The fingerprint ``train`` would record for this frame and parameters.
 
     Use it with ``registry.find`` to reuse a model already trained on exactly this data.
+    A scorecard given explicitly is part of it (its baseline figures are on the card).
     """
-    resolved = resolve_params(params)
+    return dataset.fingerprint(frame, _fingerprinted(resolve_params(params), embargo_days, scorecard), catalogue)
+
+
+def _fingerprinted(resolved: Mapping[str, Any], embargo_days: int, scorecard: Any) -> dict[str, Any]:
     settings = {k: v for k, v in resolved.items() if k not in _NOT_FINGERPRINTED}
     settings["embargo_days"] = int(embargo_days)
-    return dataset.fingerprint(frame, settings, catalogue)
+    if scorecard is not None:
+        settings["scorecard"] = scorecards.Scorecard.from_config(scorecard).to_dict()
+    return settings
+
+
+def baselines(valid: pd.DataFrame, model_metrics: Mapping[str, Any], method: str, *, seed: int,
+              scorecard: Any = None) -> tuple[dict[str, Any], dict[str, float | None]]:
+    """Validation metrics of the rule-based scorecard and of recency alone, measured like the
+    model's (out-of-fold calibrated on the same fold), and by how much the model beats each
+    (model ROC AUC minus the baseline's; positive = the model ranks churners better)."""
+    y = valid["churned"].to_numpy(dtype="float64")
+    card = scorecards.Scorecard.from_config(scorecard)
+    out = {
+        "scorecard": scorecards.baseline_metrics(scorecards.evaluate(card, valid).risk, y, method, seed=seed),
+        "recency": scorecards.baseline_metrics(scorecards.recency_risk(valid), y, method, seed=seed),
+    }
+    out["scorecard"]["definition"] = card.to_dict()
+    auc = model_metrics.get("roc_auc")
+    beats = {name: (None if auc is None or m.get("roc_auc") is None else float(auc - m["roc_auc"]))
+             for name, m in out.items()}
+    return out, beats
 
 
 def _stable_hash_fraction(ids: pd.Series, seed: int) -> np.ndarray:
@@ -142,13 +167,16 @@ def train(
     min_cutoffs: int = 3,
     min_valid_positives: int = 10,
     embargo_days: int = 0,
+    scorecard: Any = None,
 ) -> TrainedModel:
     """Train, calibrate and evaluate a churn model on ``frame`` (the whole feature frame).
 
     Raises ``ml.errors.InsufficientData`` when the labelled history is below the bounds and
     ``ml.errors.FrameError`` when the frame is malformed. ``params`` overrides ``DEFAULT_PARAMS``
     (LightGBM parameters plus num_boost_round, early_stopping_rounds, refit, calibration,
-    isotonic_min_rows, isotonic_min_positives). The returned model is unsaved (``version`` None).
+    isotonic_min_rows, isotonic_min_positives). ``scorecard`` is the rule-based scorecard the card
+    compares the model with (a plain definition for ``ml.scorecard.Scorecard.from_config``; None:
+    its defaults). The returned model is unsaved (``version`` None).
     """
     if not isinstance(dataset_id, str) or not dataset_id.strip():
         raise ValueError("dataset_id must be a non-empty string naming the data the model is trained on")
@@ -188,6 +216,8 @@ def train(
     metrics = classification_metrics(y_valid, p_oof)
     metrics["roc_auc_uncalibrated"] = classification_metrics(y_valid, 1 / (1 + np.exp(-raw_valid)))["roc_auc"]
     metrics["evaluated_on"] = f"validation as_of {_date(sp.valid_as_of)}, out-of-fold calibrated (5 folds)"
+    metrics["baselines"], metrics["beats"] = baselines(sp.valid, metrics, method, seed=int(resolved["seed"]),
+                                                       scorecard=scorecard)
 
     numeric = [f for f in features if f not in categories]
     medians = sp.train[numeric].apply(pd.to_numeric, errors="coerce").median(skipna=True)
@@ -197,9 +227,7 @@ def train(
     gain = booster.feature_importance(importance_type="gain")
     importance = {f: float(g) for f, g in sorted(zip(features, gain), key=lambda t: -t[1])}
 
-    settings = {k: v for k, v in resolved.items() if k not in _NOT_FINGERPRINTED}
-    settings["embargo_days"] = int(embargo_days)
-    fingerprint = dataset.fingerprint(frame, settings, catalogue)
+    fingerprint = dataset.fingerprint(frame, _fingerprinted(resolved, embargo_days, scorecard), catalogue)
 
     training = {
         "train_as_of_min": _date(min(sp.train_as_of)),
