@@ -122,6 +122,30 @@ def cmd_at_risk(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from customer_health.reads import alerts
+    from customer_health.report import alerts_table
+
+    frame, since = alerts(_settings(args), args.since)
+    if args.format == "table":
+        _console().print(alerts_table(frame, since))
+    elif args.format == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        json.dump(frame.to_dict(orient="records"), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    return 0
+
+
+def _date(text: str) -> str:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     from customer_health.pipeline import docs_step
 
@@ -223,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     at_risk_flags(p)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=cmd_at_risk)
+
+    p = sub.add_parser("alerts", parents=[common], help="recent health alerts, newest first")
+    p.add_argument("--since", type=_date,
+                   help="scoring dates from this day on (default: the 30 days up to the current one)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=cmd_alerts)
 
     p = sub.add_parser("docs", parents=[common],
                        help="generate the dbt documentation (every table and column, lineage)")

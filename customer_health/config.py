@@ -44,16 +44,46 @@ class FeaturesConfig(_Strict):
     peer_group: Literal["segment", "plan", "region"] = "segment"
 
 
+class SegmentBands(_Strict):
+    """One segment's thresholds; a threshold left out is the default one."""
+
+    healthy: float | None = Field(None, ge=0, le=100)
+    watch: float | None = Field(None, ge=0, le=100)
+    at_risk: float | None = Field(None, ge=0, le=100)
+
+
 class BandsConfig(_Strict):
     healthy: float = Field(80, ge=0, le=100)
     watch: float = Field(60, ge=0, le=100)
     at_risk: float = Field(40, ge=0, le=100)
+    # Thresholds of their own for some segments (matched without regard to case).
+    by_segment: dict[str, SegmentBands] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _ordered(self) -> "BandsConfig":
         if not self.healthy > self.watch > self.at_risk:
             raise ValueError("band thresholds must satisfy healthy > watch > at_risk")
+        seen: dict[str, str] = {}
+        for segment in self.by_segment:
+            if not segment.strip():
+                raise ValueError("by_segment: a segment name is empty")
+            if segment.lower() in seen:
+                raise ValueError(f"by_segment: {seen[segment.lower()]!r} and {segment!r} are the "
+                                 "same segment (segments match without regard to case)")
+            seen[segment.lower()] = segment
+            t = self.segment_thresholds(segment)
+            if not t["healthy"] > t["watch"] > t["at_risk"]:
+                raise ValueError(
+                    f"by_segment.{segment}: band thresholds must satisfy healthy > watch > at_risk "
+                    f"(with the defaults for those not given: healthy {t['healthy']:g}, "
+                    f"watch {t['watch']:g}, at_risk {t['at_risk']:g})")
         return self
+
+    def segment_thresholds(self, segment: str) -> dict[str, float]:
+        """The segment's thresholds, the defaults filling those it does not give."""
+        given = self.by_segment[segment]
+        return {band: getattr(self, band) if getattr(given, band) is None else getattr(given, band)
+                for band in ("healthy", "watch", "at_risk")}
 
 
 class TrendConfig(_Strict):
@@ -189,8 +219,23 @@ class FileConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     playbook: dict[str, str] = Field(default_factory=dict)
     at_risk: AtRiskConfig = Field(default_factory=AtRiskConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     scorecard: ScorecardConfig = Field(default_factory=ScorecardConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
+
+    @field_validator("playbook")
+    @classmethod
+    def _playbook_keys_are_known(cls, playbook: dict[str, str]) -> dict[str, str]:
+        from ml.catalogue import DIMENSIONS, load_catalogue
+
+        features = load_catalogue().names()
+        unknown = [k for k in playbook if k not in {*features, *DIMENSIONS, "default"}]
+        if unknown:
+            raise ValueError(
+                f"unknown key(s) {', '.join(repr(k) for k in unknown)}: a playbook key is a "
+                f"feature of the catalogue (ml/features.yml, e.g. open_tickets), a dimension "
+                f"({', '.join(DIMENSIONS)}) or default")
+        return playbook
 
     @model_validator(mode="after")
     def _playbook_has_default(self) -> "FileConfig":

@@ -36,8 +36,12 @@ def dbt_vars(settings: Settings, as_of: str | None) -> dict:
         "band_healthy": o.bands.healthy,
         "band_watch": o.bands.watch,
         "band_at_risk": o.bands.at_risk,
+        # {segment: {healthy, watch, at_risk}}, each complete (the defaults fill the gaps)
+        "band_by_segment": {seg: o.bands.segment_thresholds(seg) for seg in o.bands.by_segment},
         "trend_stable_points": o.trend.stable_points,
         "playbook": o.playbook,
+        # rules of health_alerts; not part of a scoring run's identity (see score_step)
+        "alerts": o.alerts.model_dump(),
     }
 
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 SCORE_COLUMNS = [
     "run_id", "scored_at", "as_of", "customer_id", "churn_risk", "revenue_12m", "score_source",
     "model_version", "top_drivers", "reasons", "primary_dimension", "engagement_score",
-    "experience_score", "voice_score", "value_score",
+    "experience_score", "voice_score", "value_score", "primary_feature",
 ]
 
 
@@ -55,6 +55,7 @@ class PublishSummary:
     exported: list[str]
     customers: int
     bands: dict[str, int]
+    alerts: int = 0  # health_alerts written by this publish (a rerun writes none)
 
 
 @exclusive
@@ -141,6 +142,8 @@ def _score_rows(scored: pd.DataFrame, revenue: pd.Series, run_id: str,
         "top_drivers": [json.dumps(d, default=float) for d in drivers],
         "reasons": scored["reasons"],
         "primary_dimension": [d[0]["dimension"] if d else None for d in drivers],
+        # the strongest driver's feature: the playbook's first choice of action
+        "primary_feature": [d[0].get("feature") if d else None for d in drivers],
         "engagement_score": scored["engagement_score"],
         "experience_score": scored["experience_score"],
         "voice_score": scored["voice_score"],
@@ -230,7 +233,9 @@ def score_step(settings: Settings) -> ScoreSummary:
         identity = "scorecard " + json.dumps(settings.options.scorecard.definition(), sort_keys=True)
     # Same model, date, data and publishing settings (bands, playbook): same run. A change of
     # any of them is a new run, so the history always holds what customer_health showed.
-    publishing = json.dumps(dbt_vars(settings, None), sort_keys=True)
+    # Alert rules only decide which alerts a run raises, not what it publishes.
+    publishing = json.dumps({k: v for k, v in dbt_vars(settings, None).items() if k != "alerts"},
+                            sort_keys=True)
     run_id = hashlib.sha256(
         f"{identity}|{as_of}|{ledger}|{publishing}".encode()).hexdigest()[:16]
 
@@ -268,11 +273,17 @@ def docs_step(settings: Settings) -> Path:
 @exclusive
 def publish_step(settings: Settings) -> PublishSummary:
     """Build the marts users read (customer_health, history, at-risk list) and export Parquet."""
+    with connect(settings.warehouse) as con:
+        alerts_before = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'main' and table_name = 'health_alerts'").fetchone()[0]
+        if alerts_before:
+            alerts_before = con.execute("select count(*) from main.health_alerts").fetchone()[0]
     result = run_dbt(settings, "build", select="tag:scores")
     settings.exports_dir.mkdir(parents=True, exist_ok=True)
     exported = []
     with connect(settings.warehouse) as con:
-        for table in ("customer_health", "customer_health_history"):
+        for table in ("customer_health", "customer_health_history", "health_alerts"):
             target = settings.exports_dir / f"{table}.parquet"
             tmp = target.with_suffix(".parquet.tmp")
             quoted = str(tmp).replace("'", "''")
@@ -281,4 +292,5 @@ def publish_step(settings: Settings) -> PublishSummary:
             exported.append(str(target))
         bands = dict(con.execute(
             "select health_band, count(*) from main.customer_health group by 1").fetchall())
-    return PublishSummary(result, exported, sum(bands.values()), bands)
+        alerts = con.execute("select count(*) from main.health_alerts").fetchone()[0]
+    return PublishSummary(result, exported, sum(bands.values()), bands, alerts - alerts_before)

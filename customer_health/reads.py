@@ -161,3 +161,35 @@ def band_counts(settings: Settings) -> pd.DataFrame:
 
 def current_scores(settings: Settings) -> pd.DataFrame:
     return _query(settings, "select customer_id, churn_risk from main.customer_health")
+
+
+ALERT_COLUMNS = [
+    "as_of", "rule", "customer_id", "health_band", "health_score", "previous_score", "message",
+    "segment", "account_owner", "window_start", "window_end", "detected_in_run_id", "alert_id",
+    "created_at",
+]
+
+
+def alerts(settings: Settings, since: str | None = None) -> tuple[pd.DataFrame, str | None]:
+    """Alerts whose scoring date is on or after ``since`` (default: the 30 days up to the current
+    run's as-of date), newest first; also returns the date used."""
+    if since is None:
+        frame = _query(settings, "select cast(max(as_of) as date) - 30 as d from main.customer_health")
+        day = frame["d"].iloc[0]
+        since = None if pd.isna(day) else pd.Timestamp(day).date().isoformat()
+    frame = _query(settings,
+                   f"select {', '.join(ALERT_COLUMNS)} from main.health_alerts "
+                   "where ? is null or as_of >= cast(? as date) "
+                   "order by as_of desc, created_at desc, rule, customer_id", [since, since])
+    return frame, since
+
+
+def current_run_alerts(settings: Settings) -> pd.DataFrame:
+    """How many alerts of each rule the current run raised (nothing before the first publish)."""
+    try:
+        return _query(settings,
+                      "select rule, count(*) as alerts from main.health_alerts "
+                      "where detected_in_run_id = (select max(run_id) from main.customer_health) "
+                      "group by 1 order by 2 desc, 1")
+    except NoScoresYet:
+        return pd.DataFrame({"rule": [], "alerts": []})

@@ -134,7 +134,7 @@ def print_publish(console: Console, settings: Settings) -> None:
         summary = pipeline.publish_step(settings)
     bands = ", ".join(f"{summary.bands.get(b, 0):,} {b}" for b in BAND_STYLE)
     console.print(f"[bold]Publish[/]: {summary.customers:,} customers ({bands}); "
-                  f"Parquet exports in {settings.exports_dir}")
+                  f"{summary.alerts:,} new alerts; Parquet exports in {settings.exports_dir}")
 
 
 def print_run(console: Console, settings: Settings, as_of: str | None = None,
@@ -165,6 +165,23 @@ def at_risk_table(frame: pd.DataFrame, flt: reads.AtRiskFilter) -> Table:
                       row.account_owner or "")
     if frame.empty:
         table.caption = "No customer matches these filters."
+    return table
+
+
+def alerts_table(frame: pd.DataFrame, since: str | None) -> Table:
+    title = "Health alerts" + (f" since {since}" if since else "") + ", newest first"
+    table = Table(title=title, expand=False)
+    for name, kw in (("as of", {}), ("rule", {}), ("customer", {}), ("band", {}),
+                     ("health", {"justify": "right"}), ("what happened", {"max_width": 70}),
+                     ("segment", {}), ("owner", {})):
+        table.add_column(name, **kw)
+    for row in frame.itertuples(index=False):
+        table.add_row(str(pd.Timestamp(row.as_of).date()), row.rule, row.customer_id,
+                      f"[{BAND_STYLE.get(row.health_band, '')}]{row.health_band}[/]",
+                      str(row.health_score), row.message or "", row.segment or "",
+                      row.account_owner or "")
+    if frame.empty:
+        table.caption = "No alerts in this period."
     return table
 
 
@@ -233,6 +250,10 @@ def print_status(console: Console, settings: Settings) -> None:
             console.print(f"[yellow]note[/] {outside:,} customer(s) appear in events but not in "
                           "the customers feed: scored without segment or owner")
         console.print(_frame_table("Customers by band", reads.band_counts(settings)))
+        raised = reads.current_run_alerts(settings)
+        console.print(f"Alerts raised by this run: {int(raised['alerts'].sum()):,}"
+                      + (f" ({', '.join(f'{n:,} {r}' for r, n in zip(raised['rule'], raised['alerts']))})"
+                         if len(raised) else "") + " (`customer-health alerts` lists them)")
         source, note = reads.run_source(settings, run["run_id"])
         if source == "scorecard":
             _print_cold_start(console, note.get("reasons") or [], note.get("calibration"), indent="")

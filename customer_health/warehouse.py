@@ -68,10 +68,11 @@ create table if not exists scoring.churn_scores (
     revenue_12m double,
     score_source varchar, model_version varchar, top_drivers varchar, reasons varchar,
     primary_dimension varchar, engagement_score double, experience_score double,
-    voice_score double, value_score double
+    voice_score double, value_score double, primary_feature varchar
 );
 -- columns added after the first release: older warehouses gain them on the next run
 alter table scoring.churn_scores add column if not exists revenue_12m double;
+alter table scoring.churn_scores add column if not exists primary_feature varchar;
 create table if not exists scoring.runs (
     run_id varchar primary key, scored_at timestamp, as_of date, model_version varchar,
     customers_scored bigint, data_fingerprint varchar

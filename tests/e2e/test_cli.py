@@ -244,3 +244,69 @@ def test_new_band_thresholds_make_a_new_run_and_history_agrees(scored, demo, tmp
     assert mismatched["n"][0] == 0
     runs = table(home / "warehouse.duckdb", "select count(distinct run_id) as n from main.customer_health_history")
     assert runs["n"][0] == 2
+
+
+def test_alerts_are_raised_once_and_never_on_a_rerun(scored, demo, tmp_path, capsys):
+    import yaml
+
+    home = tmp_path / "home"
+    shutil.copytree(scored["home"], home)
+    warehouse = home / "warehouse.duckdb"
+    flags = ["--home", str(home), "--landing", str(demo["landing"])]
+    alerts = lambda: table(warehouse, "select * from main.health_alerts")  # noqa: E731
+    # the first run of a dataset is the baseline; rerunning the same data adds no alert
+    assert len(alerts()) == 0
+    out = cli(capsys, "run", "--config", str(demo["config"]), *flags)
+    assert "0 new alerts" in out and len(alerts()) == 0
+
+    # stricter thresholds for one segment: a new run in which some of its customers enter a band
+    before = table(warehouse, "select customer_id, health_band, health_score, segment from main.customer_health")
+    segment = before["segment"].mode()[0]
+    config = yaml.safe_load(demo["config"].read_text())
+    config["bands"]["by_segment"] = {segment.upper(): {"healthy": 95, "watch": 85, "at_risk": 75}}
+    strict = tmp_path / "strict.yml"
+    strict.write_text(yaml.safe_dump(config))
+    cli(capsys, "run", "--config", str(strict), *flags)
+    after = table(warehouse, "select customer_id, health_band, health_score, segment, run_id "
+                             "from main.customer_health")
+    expected_band = after["health_score"].map(
+        lambda s: "healthy" if s >= 95 else "watch" if s >= 85 else "at_risk" if s >= 75 else "critical")
+    mine = after["segment"] == segment
+    assert (after.loc[mine, "health_band"] == expected_band[mine]).all()
+    assert after.loc[~mine].merge(before, on=["customer_id", "health_band"]).shape[0] == (~mine).sum()
+
+    severity = {"healthy": 0, "watch": 1, "at_risk": 2, "critical": 3}
+    both = after.merge(before, on="customer_id", suffixes=("", "_before"))
+    entered = both[both["health_band"].isin(["at_risk", "critical"])
+                   & (both["health_band"].map(severity) > both["health_band_before"].map(severity))]
+    raised = alerts()
+    assert len(entered) > 0
+    assert sorted(raised["customer_id"]) == sorted(entered["customer_id"])
+    assert set(raised["rule"]) <= {"entered_at_risk", "entered_critical"}
+    assert (raised["rule"] == "entered_" + raised["health_band"]).all()
+    assert set(raised["segment"]) == {segment} and raised["alert_id"].is_unique
+    assert set(raised["detected_in_run_id"]) == set(after["run_id"])
+    assert raised["message"].str.startswith("Entered the ").all()
+
+    # the same run again (and the history it wrote) adds nothing
+    cli(capsys, "run", "--config", str(strict), *flags)
+    assert len(alerts()) == len(raised)
+    listed = json.loads(cli(capsys, "alerts", "--config", str(strict), *flags, "--format", "json"))
+    assert sorted(r["alert_id"] for r in listed) == sorted(raised["alert_id"])
+    assert "Alerts raised by this run: " + str(len(raised)) in cli(capsys, "status", "--config", str(strict), *flags)
+    assert json.loads(cli(capsys, "alerts", "--config", str(strict), *flags, "--since", "2999-01-01",
+                          "--format", "json")) == []
+    exported = pd.read_parquet(home / "exports" / "health_alerts.parquet")
+    assert len(exported) == len(raised)
+
+
+def test_the_action_follows_the_strongest_drivers_feature(scored):
+    from customer_health.config import load_settings
+
+    playbook = load_settings(scored["flags"][1]).options.playbook
+    health = table(scored["warehouse"], "select top_drivers, recommended_action from main.customer_health")
+    firsts = health["top_drivers"].map(lambda d: (json.loads(d) or [{}])[0])
+    expected = firsts.map(lambda d: playbook.get(d.get("feature"))
+                          or playbook.get(d.get("dimension")) or playbook["default"])
+    assert (health["recommended_action"] == expected).all()
+    assert firsts.map(lambda d: d.get("feature") in playbook).any()

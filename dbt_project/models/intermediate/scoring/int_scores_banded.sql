@@ -31,6 +31,7 @@ scored as (
         scores.top_drivers,
         scores.reasons,
         scores.primary_dimension,
+        scores.primary_feature,
         coalesce(scores.revenue_12m, 0) as revenue_12m,
         scores.score_source,
         scores.model_version,
@@ -48,8 +49,8 @@ final as (
 
     select
         scored.*,
-        {{ health_band('health_score') }} as health_band,
-        {{ playbook_action('primary_dimension') }} as recommended_action,
+        {{ health_band('health_score', 'segment') }} as health_band,
+        {{ playbook_action('primary_dimension', 'primary_feature') }} as recommended_action,
         -- numeric: Postgres rounds numerics, not doubles, to a number of places
         cast(round(cast(churn_risk * greatest(revenue_12m, 0) as {{ dbt.type_numeric() }}), 2) as {{ type_double() }}) as revenue_at_risk
     from scored
