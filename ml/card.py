@@ -61,6 +61,52 @@ def _baselines(m: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+_BACKTEST_COLUMNS = (("ROC AUC", "roc_auc", 3), ("PR AUC", "pr_auc", 3), ("Brier", "brier", 4), ("ECE", "ece", 3),
+                     ("lift 10%", "lift_top10", 2), ("lift 20%", "lift_top20", 2),
+                     ("capture 10%", "capture_top10", 2), ("capture 20%", "capture_top20", 2))
+
+
+def _backtest(bt: Mapping[str, Any] | None) -> list[str]:
+    """The "Backtest" section: one row per fold and the mean, then the baselines' means."""
+    if not bt:
+        return []
+    s = bt.get("settings") or {}
+    lines = [
+        "## Backtest",
+        "",
+        f"Rolling backtest over the last {s.get('folds')} labelled as-of dates: each fold's model is trained "
+        f"the same way as this one, but only on outcomes already known at the fold date (as-of at least "
+        f"{s.get('label_delay_days')} days earlier), then scores the customers active at the fold date. "
+        f"ECE: expected calibration error over {s.get('ece_bins', '10 bins')}; capture: share of all "
+        "churners in the top 10% / 20% of risk.",
+        "",
+        "| fold as-of | trained on as-of | rows | churners | " + " | ".join(c[0] for c in _BACKTEST_COLUMNS) + " |",
+        "|---|---|---:|---:|" + "---:|" * len(_BACKTEST_COLUMNS),
+    ]
+    for f in bt.get("folds") or []:
+        if f.get("skipped"):
+            lines.append(f"| {f.get('as_of')} | skipped: {f['skipped']} |" + " |" * (len(_BACKTEST_COLUMNS) + 2))
+            continue
+        cells = [_num(f.get(k), d) for _, k, d in _BACKTEST_COLUMNS]
+        lines.append(f"| {f.get('as_of')} | {f.get('train_as_of_min')} to {f.get('calibration_as_of')} "
+                     f"| {_num(f.get('rows'))} | {_num(f.get('positives'))} | " + " | ".join(cells) + " |")
+    mean = bt.get("mean") or {}
+    if mean:
+        lines.append(f"| **mean of {bt.get('folds_evaluated')}** | | | | "
+                     + " | ".join(_num(mean.get(k), d) for _, k, d in _BACKTEST_COLUMNS) + " |")
+    lines.append("")
+    base = bt.get("baseline_mean") or {}
+    if base and mean:
+        names = sorted(base)
+        lines += ["Baselines on the same folds (mean; each calibrated on the outcomes known at the fold date):", "",
+                  "| metric | model | " + " | ".join(names) + " |", "|---|---:|" + "---:|" * len(names)]
+        for title, key, digits in _BACKTEST_COLUMNS:
+            lines.append(f"| {title} | {_num(mean.get(key), digits)} | "
+                         + " | ".join(_num(base[n].get(key), digits) for n in names) + " |")
+        lines.append("")
+    return lines
+
+
 def render_markdown(card: Mapping[str, Any], top_features: int = 10) -> str:
     """Markdown model card: what it predicts, data, metrics, top features by gain, limitations."""
     m = card.get("metrics", {})
@@ -122,11 +168,13 @@ def render_markdown(card: Mapping[str, Any], top_features: int = 10) -> str:
         f"| Brier score of predicting the base rate | {_num(m.get('brier_base_rate'), 4)} |",
         f"| Lift in the top 10% | {_num(m.get('lift_top10'), 2)} |",
         f"| Lift in the top 20% | {_num(m.get('lift_top20'), 2)} |",
+        f"| Expected calibration error (10 equal-frequency bins) | {_num(m.get('ece'))} |",
         f"| Base rate (churn share) | {_num(m.get('base_rate'))} |",
         f"| Mean predicted risk | {_num(m.get('mean_predicted'))} |",
         f"| Rows / churners | {_num(m.get('rows'))} / {_num(m.get('positives'))} |",
         "",
         *_baselines(m),
+        *_backtest(card.get("backtest")),
         "## Top features by gain",
         "",
         "| feature | dimension | share of gain |",
@@ -142,7 +190,9 @@ def render_markdown(card: Mapping[str, Any], top_features: int = 10) -> str:
         "## Limitations",
         "",
         "- Trained on one company's history: it must only score the dataset it was trained on.",
-        "- Validated on a single as-of date; stability over several dates is not measured yet.",
+        ("- Validation metrics come from a single as-of date; the backtest above shows their stability "
+         "over several dates." if card.get("backtest") else
+         "- Validated on a single as-of date; stability over several dates is not measured (backtest off)."),
         "- Training rows whose churn horizon overlaps the validation period share some outcomes with it, "
         "so validation metrics can be slightly optimistic unless an embargo of the horizon was used "
         f"(embargo used: {t.get('bounds', {}).get('embargo_days', 0)} days).",

@@ -48,6 +48,11 @@ class TrainedModel:
     categories: dict[str, list[str]] = field(default_factory=dict)
     lightgbm_version: str = field(default_factory=lambda: lgb.__version__)
     version: str | None = None
+    # Rolling backtest of the training procedure (``ml.backtest.Backtest.to_dict()``), None when not
+    # run; ``backtest_last_fold`` holds the last fold's risks and outcomes (saved beside the card,
+    # not in it).
+    backtest: dict[str, Any] | None = None
+    backtest_last_fold: Any = None
 
     def card(self) -> dict[str, Any]:
         """JSON-serialisable model card (card.json)."""
@@ -73,6 +78,7 @@ class TrainedModel:
             "feature_importance_gain": self.feature_importance,
             "dimension_labels": self.dimension_labels,
             "catalogue": {name: spec.to_dict() for name, spec in self.specs.items()},
+            "backtest": self.backtest,
         }
 
     @classmethod
@@ -97,4 +103,5 @@ class TrainedModel:
             categories={f: [str(c) for c in v] for f, v in (card.get("categories") or {}).items()},
             lightgbm_version=card.get("lightgbm_version", lgb.__version__),
             version=card.get("version"),
+            backtest=card.get("backtest"),
         )

@@ -1,10 +1,16 @@
 """Model registry: versioned model folders under ``models_dir`` with model cards.
 
-Layout: ``models_dir/v0001/{model.txt, calibrator.json, card.json, card.md}``. A version is written
-into a hidden temporary folder and renamed into place, so readers never see half a model. A model
-belongs to the dataset it was trained on: ``latest`` and ``load`` never hand one dataset's model to
-another. ``find`` locates a model trained on exactly the same data (fingerprint), which makes
-reruns reuse it instead of retraining.
+Layout: ``models_dir/v0001/{model.txt, calibrator.json, card.json, card.md}`` (plus
+``backtest_last_fold.parquet`` when the model was backtested). A version is written into a hidden
+temporary folder and renamed into place, so readers never see half a model. A model belongs to the
+dataset it was trained on: ``latest`` and ``load`` never hand one dataset's model to another.
+``find`` locates a model trained on exactly the same data (fingerprint), which makes reruns reuse
+it instead of retraining.
+
+Live model: ``models_dir/LIVE`` (JSON) names the version that scores each dataset, keeps a stack of
+the previously live versions (``rollback``) and a short history of decisions. ``ensure_model``
+makes a new model live only when the promotion guard (``judge``) finds its backtest not worse than
+the live model's beyond a tolerance; ``promote`` overrides the guard by hand.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import pandas as pd
 
@@ -25,6 +33,10 @@ from ml.model import TrainedModel
 
 _VERSION = re.compile(r"^v(\d{4,})$")
 FILES = ("model.txt", "calibrator.json", "card.json", "card.md")
+LAST_FOLD_FILE = "backtest_last_fold.parquet"  # risks and outcomes of the backtest's last fold
+LIVE_FILE = "LIVE"  # JSON: live version per dataset, rollback stack, history of decisions
+HISTORY_LIMIT = 50
+DEFAULT_TOLERANCE = 0.01
 
 
 def _number(version: str) -> int:
@@ -107,6 +119,9 @@ def save(model: TrainedModel, models_dir: str | Path) -> str:
             _write(tmp / "calibrator.json", calibrator_text)
             _write(tmp / "card.json", _json(card))
             _write(tmp / "card.md", render_markdown(card))
+            last_fold = getattr(model, "backtest_last_fold", None)
+            if last_fold is not None and len(last_fold):
+                last_fold.to_parquet(tmp / LAST_FOLD_FILE, index=False)
             target = root / version
             if target.exists():
                 continue
@@ -168,22 +183,267 @@ def load(models_dir: str | Path, version: str, *, dataset_id: str | None = None)
     return model
 
 
+# ---------------------------------------------------------------- live model and promotion guard
+
+def _read_live(models_dir: str | Path) -> dict[str, Any]:
+    path = Path(models_dir) / LIVE_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        state = {}
+    except (json.JSONDecodeError, OSError) as exc:
+        raise ModelNotFound(f"{path} is unreadable ({exc}); fix or delete it (the next run makes its "
+                            "model live)") from exc
+    return {"live": dict(state.get("live") or {}), "previous": {k: list(v) for k, v in (state.get("previous") or {}).items()},
+            "history": list(state.get("history") or [])}
+
+
+def _write_live(models_dir: str | Path, state: Mapping[str, Any]) -> None:
+    root = Path(models_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".LIVE-", dir=root)
+    os.close(fd)
+    try:
+        _write(Path(tmp), _json(state))
+        os.replace(tmp, root / LIVE_FILE)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _log(state: dict[str, Any], dataset_id: str, version: str, action: str, reason: str) -> None:
+    state["history"].append({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                             "dataset_id": dataset_id, "version": version, "action": action, "reason": reason})
+    del state["history"][:-HISTORY_LIMIT]
+
+
+def live_version(models_dir: str | Path, dataset_id: str) -> str | None:
+    """The version scoring ``dataset_id`` (from the ``LIVE`` file), None when there is none or its
+    folder is gone."""
+    version = _read_live(models_dir)["live"].get(dataset_id)
+    if version and version in list_versions(models_dir):
+        return version
+    return None
+
+
+def live_history(models_dir: str | Path, dataset_id: str | None = None) -> list[dict[str, Any]]:
+    """Promotions, refusals and rollbacks (oldest first; the last ``HISTORY_LIMIT`` are kept)."""
+    entries = _read_live(models_dir)["history"]
+    return [e for e in entries if dataset_id is None or e.get("dataset_id") == dataset_id]
+
+
+def _set_live(models_dir: str | Path, version: str, dataset_id: str, action: str, reason: str) -> None:
+    state = _read_live(models_dir)
+    current = state["live"].get(dataset_id)
+    if current and current != version:
+        stack = state["previous"].setdefault(dataset_id, [])
+        stack.append(current)
+        del stack[:-HISTORY_LIMIT]
+    state["live"][dataset_id] = version
+    _log(state, dataset_id, version, action, reason)
+    _write_live(models_dir, state)
+
+
+def _record(models_dir: str | Path, version: str, dataset_id: str, action: str, reason: str) -> None:
+    state = _read_live(models_dir)
+    _log(state, dataset_id, version, action, reason)
+    _write_live(models_dir, state)
+
+
+def promote(models_dir: str | Path, version: str, *, dataset_id: str, reason: str = "promoted by hand") -> str:
+    """Make ``version`` the live model of ``dataset_id`` without the guard (a person decided).
+
+    ``DatasetMismatch`` when the version belongs to another dataset, ``ModelNotFound`` when absent.
+    Returns the version that was live before (or "" when none).
+    """
+    _number(version)
+    if version not in list_versions(models_dir):
+        raise ModelNotFound(f"no complete model {version} in {models_dir}")
+    owner = read_card(models_dir, version).get("dataset_id")
+    if owner != dataset_id:
+        raise DatasetMismatch(f"model {version} was trained on dataset {owner!r}, not {dataset_id!r}; "
+                              "a model must only score the dataset it was trained on")
+    before = live_version(models_dir, dataset_id) or ""
+    if before != version:
+        _set_live(models_dir, version, dataset_id, "promote", reason)
+    return before
+
+
+def rollback(models_dir: str | Path, *, dataset_id: str) -> tuple[str, str]:
+    """Make the previously live version of ``dataset_id`` live again; returns (from, to).
+
+    ``ModelNotFound`` when no earlier live version (still in the registry) is recorded.
+    """
+    state = _read_live(models_dir)
+    current = state["live"].get(dataset_id)
+    stack = state["previous"].get(dataset_id, [])
+    present = set(list_versions(models_dir))
+    while stack and (stack[-1] not in present or stack[-1] == current):
+        stack.pop()
+    if not stack:
+        raise ModelNotFound(f"no earlier live model of dataset {dataset_id!r} to roll back to in {models_dir}")
+    target = stack.pop()
+    state["live"][dataset_id] = target
+    _log(state, dataset_id, target, "rollback", f"rolled back from {current}")
+    _write_live(models_dir, state)
+    return current or "", target
+
+
+def describe(models_dir: str | Path) -> list[dict[str, Any]]:
+    """One row per version (oldest first): version, created_at, dataset_id, validation ROC AUC,
+    backtest mean ROC AUC / ECE / top-10% lift, live (bool) and the last guard decision on it."""
+    state = _read_live(models_dir)
+    last: dict[str, dict[str, Any]] = {}
+    for entry in state["history"]:
+        last[entry.get("version")] = entry
+    rows = []
+    for version, card in _cards(models_dir):
+        mean = (card.get("backtest") or {}).get("mean") or {}
+        rows.append({
+            "version": version,
+            "created_at": card.get("created_at"),
+            "dataset_id": card.get("dataset_id"),
+            "roc_auc": (card.get("metrics") or {}).get("roc_auc"),
+            "backtest_roc_auc": mean.get("roc_auc"),
+            "backtest_ece": mean.get("ece"),
+            "backtest_lift_top10": mean.get("lift_top10"),
+            "live": state["live"].get(card.get("dataset_id")) == version,
+            "decision": (last.get(version) or {}).get("action"),
+        })
+    return rows
+
+
+def guard_note(models_dir: str | Path, dataset_id: str) -> str:
+    """A sentence when the newest model of ``dataset_id`` is not the live one (refused by the
+    guard or rolled back), else "". What the score step tells people on every run until it changes."""
+    live = live_version(models_dir, dataset_id)
+    try:
+        newest = latest(models_dir, dataset_id)
+    except ModelNotFound:
+        return ""
+    if live is None or newest == live:
+        return ""
+    why = next((e for e in reversed(live_history(models_dir, dataset_id))
+                if e.get("version") in (newest, live) and e.get("action") in ("refused", "rollback", "promote")), None)
+    reason = {"refused": "refused by the promotion guard: ", "rollback": "rolled back: ",
+              "promote": "another model promoted by hand: "}.get((why or {}).get("action"), "")
+    detail = f" ({reason}{why.get('reason')})" if why else ""
+    return (f"the newest model {newest} is not live{detail}; scoring with live model {live} "
+            f"(`customer-health model promote {newest}` overrides)")
+
+
+@dataclass
+class Verdict:
+    """The promotion guard's decision on a candidate against the live model."""
+
+    promote: bool
+    reason: str
+    metric: str | None = None
+    candidate: float | None = None
+    live: float | None = None
+
+
+def _auc(card: Mapping[str, Any], metric: str) -> float | None:
+    if metric == "backtest":
+        return backtest_mean_roc_auc(card)
+    value = (card.get("metrics") or {}).get("roc_auc")
+    return float(value) if value is not None else None
+
+
+def judge(candidate: Mapping[str, Any], live: Mapping[str, Any], tolerance: float = DEFAULT_TOLERANCE) -> Verdict:
+    """Promote ``candidate`` (a card) over ``live`` (a card) unless its ROC AUC is more than
+    ``tolerance`` below the live one's.
+
+    Compares the backtest mean ROC AUC when both cards have one, else the validation ROC AUC;
+    promotes when neither can be compared (nothing to hold the candidate against).
+    """
+    for metric, label in (("backtest", "backtest mean ROC AUC"), ("validation", "validation ROC AUC")):
+        c, lv = _auc(candidate, metric), _auc(live, metric)
+        if c is None or lv is None:
+            continue
+        facts = (f"{label} {c:.3f} against {lv:.3f} of live model {live.get('version')} "
+                 f"(tolerance {tolerance:.3f})")
+        return Verdict(c >= lv - tolerance, facts, label, c, lv)
+    return Verdict(True, f"no ROC AUC to compare with live model {live.get('version')}")
+
+
+def backtest_mean_roc_auc(card: Mapping[str, Any]) -> float | None:
+    """The backtest mean ROC AUC of a card (None without a backtest)."""
+    value = ((card.get("backtest") or {}).get("mean") or {}).get("roc_auc")
+    return float(value) if value is not None else None
+
+
+@dataclass
+class ModelChoice:
+    """What ``ensure_model`` did: ``model`` is the live model that scores, ``reused`` whether it was
+    already in the registry (not trained by this call), ``trained`` the version trained now (None
+    when nothing was trained), ``promoted`` whether the trained or found model is live, ``note`` a
+    sentence for people when the scoring model is not the one just trained or found.
+    Unpacks as ``model, reused = ensure_model(...)``."""
+
+    model: TrainedModel
+    reused: bool
+    trained: str | None = None
+    promoted: bool = False
+    note: str = ""
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.model, self.reused))
+
+
+def _backtest_matches(card: Mapping[str, Any], folds: int, label_delay_days: int) -> bool:
+    if folds <= 0:
+        return True
+    settings = (card.get("backtest") or {}).get("settings") or {}
+    return settings.get("folds") == folds and settings.get("label_delay_days") == label_delay_days
+
+
 def ensure_model(models_dir: str | Path, frame: pd.DataFrame, *, dataset_id: str,
                  params: Mapping[str, Any] | None = None, scorecard: Any = None,
-                 **train_kwargs: Any) -> tuple[TrainedModel, bool]:
-    """Reuse the model trained on exactly this data and parameters, or train and save a new one.
+                 backtest_folds: int = 0, label_delay_days: int = 0,
+                 promotion_tolerance: float = DEFAULT_TOLERANCE, **train_kwargs: Any) -> ModelChoice:
+    """The live model of ``dataset_id``, after training a new one when the data changed.
 
-    Returns (model, reused). ``train_kwargs`` go to ``ml.train.train`` (catalogue, num_threads,
-    min_rows, min_positives, min_cutoffs, min_valid_positives, embargo_days). ``scorecard`` is the
-    rule-based scorecard definition the card's baselines use (part of the fingerprint when given).
+    A model trained on exactly this data and parameters (same fingerprint, and a backtest with the
+    same settings) is reused instead of retraining. A new model is backtested on ``backtest_folds``
+    folds (``ml.backtest``; ``label_delay_days`` = days until a label is known, 2 x the churn
+    horizon), saved, and made live when it is the dataset's first or the guard (``judge``) lets it
+    beat or match the live model within ``promotion_tolerance``; otherwise the live model keeps
+    scoring and ``note`` says why. ``train_kwargs`` go to ``ml.train.train`` (catalogue,
+    num_threads, min_rows, min_positives, min_cutoffs, min_valid_positives, embargo_days).
+    ``scorecard`` is the rule-based scorecard definition the card's baselines use (part of the
+    fingerprint when given). Returns a ``ModelChoice`` (unpacks as (model, reused)).
     """
     from ml.train import data_fingerprint, train  # the registry itself does not need LightGBM training
 
     fp = data_fingerprint(frame, params, catalogue=train_kwargs.get("catalogue"),
                           embargo_days=int(train_kwargs.get("embargo_days", 0)), scorecard=scorecard)
     version = find(models_dir, dataset_id, fp)
-    if version is not None:
-        return load(models_dir, version, dataset_id=dataset_id), True
+    if version is not None and _backtest_matches(read_card(models_dir, version), backtest_folds, label_delay_days):
+        live = live_version(models_dir, dataset_id)
+        if live is None:
+            _set_live(models_dir, version, dataset_id, "first", "first model of the dataset under the promotion guard")
+            live = version
+        note = "" if live == version else (
+            f"model {version} matches this data but is not live; scoring with live model {live}")
+        return ModelChoice(load(models_dir, live, dataset_id=dataset_id), True, None, live == version, note)
     model = train(frame, dataset_id=dataset_id, params=params, scorecard=scorecard, **train_kwargs)
-    save(model, models_dir)
-    return model, False
+    if backtest_folds > 0:
+        from ml import backtest
+
+        result = backtest.run(frame, dataset_id=dataset_id, folds=backtest_folds, label_delay_days=label_delay_days,
+                              params=params, scorecard=scorecard, **train_kwargs)
+        model.backtest, model.backtest_last_fold = result.to_dict(), result.last_fold
+    version = save(model, models_dir)
+    live = live_version(models_dir, dataset_id)
+    if live is None:
+        _set_live(models_dir, version, dataset_id, "first", "first model of the dataset")
+        return ModelChoice(model, False, version, True)
+    verdict = judge(model.card(), read_card(models_dir, live), promotion_tolerance)
+    if verdict.promote:
+        _set_live(models_dir, version, dataset_id, "auto", verdict.reason)
+        return ModelChoice(model, False, version, True)
+    _record(models_dir, version, dataset_id, "refused", verdict.reason)
+    note = (f"model {version} was trained but not promoted: {verdict.reason}; scoring with live model {live} "
+            f"(`customer-health model promote {version}` overrides)")
+    return ModelChoice(load(models_dir, live, dataset_id=dataset_id), True, version, False, note)
