@@ -174,6 +174,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_model(args: argparse.Namespace) -> int:
+    from customer_health import model_admin
+
+    settings = _settings(args)
+    console = _console()
+    if args.model_command == "list":
+        model_admin.print_model_list(console, settings)
+    elif args.model_command == "promote":
+        model_admin.print_promote(console, settings, args.version)
+    else:
+        model_admin.print_rollback(console, settings)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from customer_health.backtest_report import write_report
+
+    path = write_report(_settings(args), version=args.version)
+    _console().print(f"Backtest report: {path}")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 def _positive(text: str) -> int:
@@ -265,6 +287,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="AUC of the scores against a demo ground truth")
     p.add_argument("--truth", required=True, help="folder written by demo-data --truth")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("model", help="the dataset's models: list, promote, rollback")
+    msub = p.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+    msub.add_parser("list", parents=[common], help="every version, its backtest and which one is live")
+    mp = msub.add_parser("promote", parents=[common],
+                         help="make a version live (overrides the promotion guard)")
+    mp.add_argument("version", help="model version, e.g. v0003")
+    msub.add_parser("rollback", parents=[common], help="make the previously live version live again")
+    p.set_defaults(func=cmd_model)
+
+    p = sub.add_parser("report", parents=[common],
+                       help="HTML backtest report of the live model (<home>/reports/backtest.html)")
+    p.add_argument("--version", help="model version (default: the live one)")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

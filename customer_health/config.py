@@ -120,6 +120,10 @@ class ModelConfig(_Strict):
     min_labelled_rows: int = Field(500, ge=1, strict=True)
     min_positives: int = Field(50, ge=1, strict=True)
     min_cutoffs: int = Field(3, ge=2, strict=True)
+    # Rolling backtest on the last N labelled as-of dates (0 turns it off), and how much lower its
+    # mean ROC AUC may be than the live model's before a new model is refused.
+    backtest_folds: int = Field(4, ge=0, le=24, strict=True)
+    promotion_tolerance: float = Field(0.01, ge=0, le=1)
     params: ModelParams = Field(default_factory=ModelParams)
 
 

@@ -47,6 +47,9 @@ class ScoreSummary:
     # why there is no model (the unmet bounds), and how the scorecard's risk was calibrated
     cold_start_reasons: list[str] = field(default_factory=list)
     scorecard_calibration: str | None = None
+    # the live model's backtest means, and why the newest model is not live (promotion guard)
+    backtest: dict = field(default_factory=dict)
+    model_note: str = ""
 
 
 @dataclass
@@ -159,7 +162,7 @@ def _model_or_none(settings: Settings, frame: pd.DataFrame, ds: str):
     dataset that never had one falls back to the scorecard (cold start).
     """
     from ml.errors import InsufficientData, ModelNotFound
-    from ml.registry import ensure_model, latest, load
+    from ml.registry import ensure_model, latest, live_version, load
 
     m = settings.options.model
     try:
@@ -168,11 +171,13 @@ def _model_or_none(settings: Settings, frame: pd.DataFrame, ds: str):
             params={"seed": m.seed, **m.params.given()}, num_threads=m.num_threads,
             min_rows=m.min_labelled_rows, min_positives=m.min_positives, min_cutoffs=m.min_cutoffs,
             scorecard=settings.options.scorecard.definition(),
+            backtest_folds=m.backtest_folds, promotion_tolerance=m.promotion_tolerance,
+            label_delay_days=2 * settings.options.churn.horizon_days,  # a label needs two horizons
         )
         return model, reused, []
     except InsufficientData as exc:
         try:
-            version = latest(settings.models_dir, ds)
+            version = live_version(settings.models_dir, ds) or latest(settings.models_dir, ds)
         except ModelNotFound:
             return None, False, list(exc.problems)
         log.warning("%s; scoring with the earlier model %s", exc, version)
@@ -259,8 +264,11 @@ def score_step(settings: Settings) -> ScoreSummary:
     if model is None:
         return ScoreSummary(run_id, as_of, version, False, len(rows), score_source=source,
                             cold_start_reasons=cold_start, scorecard_calibration=calibration)
+    from ml.registry import guard_note
+
     return ScoreSummary(run_id, as_of, version, reused, len(rows), dict(model.metrics),
-                        list(model.unused_features))
+                        list(model.unused_features), backtest=dict((model.backtest or {}).get("mean") or {}),
+                        model_note=guard_note(settings.models_dir, ds))
 
 
 @exclusive

@@ -124,6 +124,7 @@ def print_score(console: Console, settings: Settings) -> None:
     beats = beats_line(m)
     if beats:
         console.print(f"  {beats} on the validation fold")
+    _print_backtest_and_guard(console, summary)
     if summary.unused_features:
         console.print(f"  [yellow]note[/] features without data, not used: "
                       f"{', '.join(summary.unused_features)}")
@@ -271,3 +272,14 @@ def print_evaluation(console: Console, result: Evaluation) -> None:
     table.add_row("oracle ROC AUC (true probability)", f"{result.oracle_auc:.3f}")
     table.add_row("gap to the oracle", f"{result.gap:.3f}")
     console.print(table)
+
+
+def _print_backtest_and_guard(console: Console, summary: pipeline.ScoreSummary) -> None:
+    """The live model's backtest means, and a note when the promotion guard kept an older model."""
+    b = summary.backtest
+    if b.get("roc_auc") is not None:
+        console.print(f"  backtest mean: ROC AUC {b['roc_auc']:.3f}, ECE {b.get('ece') or float('nan'):.3f}, "
+                      f"top-10% lift {b.get('lift_top10') or float('nan'):.2f} "
+                      "(`customer-health report` draws it)")
+    if summary.model_note:
+        console.print(f"  [yellow]note[/] {summary.model_note}")
