@@ -151,7 +151,7 @@ def test_docs_describe_every_column_users_read(scored, capsys):
     manifest = json.loads((target / "manifest.json").read_text())
     catalog = json.loads((target / "catalog.json").read_text())
     marts = ("fct_customer_features", "dim_customers", "customer_health", "customer_health_history",
-             "at_risk_customers")
+             "at_risk_customers", "health_alerts")
     for name in marts:
         node = manifest["nodes"][f"model.customer_health.{name}"]
         built = catalog["nodes"][f"model.customer_health.{name}"]["columns"]
@@ -159,7 +159,7 @@ def test_docs_describe_every_column_users_read(scored, capsys):
         assert node["description"].strip(), name
         assert {c.lower() for c in built} <= described, (name, sorted(set(built) - described))
     consumers = {e["name"] for e in manifest["exposures"].values()}
-    assert {"at_risk_list", "bi_tools", "churn_model"} <= consumers
+    assert {"at_risk_list", "alerts_list", "bi_tools", "churn_model"} <= consumers
 
 
 def test_a_model_of_another_dataset_is_never_used(scored, demo, tmp_path, capsys):
