@@ -125,6 +125,7 @@ def print_score(console: Console, settings: Settings) -> None:
     if beats:
         console.print(f"  {beats} on the validation fold")
     _print_backtest_and_guard(console, summary)
+    _print_drift(console, settings, summary.model_version, table=False)
     if summary.unused_features:
         console.print(f"  [yellow]note[/] features without data, not used: "
                       f"{', '.join(summary.unused_features)}")
@@ -219,6 +220,21 @@ def _print_model_card(console: Console, settings: Settings, version: str) -> Non
         console.print(f"[yellow]note[/] features without data: {', '.join(card['unused_features'])}")
 
 
+def _print_drift(console: Console, settings: Settings, version: str, *, table: bool) -> None:
+    from customer_health.drift import compute_drift
+
+    report = compute_drift(settings, version)
+    if report is None:
+        return
+    if table:
+        console.print(_frame_table(f"Drift of model {version}'s inputs and scores: PSI, today "
+                                   f"against its {report.reference}", report.table))
+    if report.drifted:
+        console.print(f"[yellow]warning[/] population drift (PSI above {report.threshold:g}) in "
+                      f"{', '.join(report.drifted)}: the customers scored today differ from those "
+                      "the model learned from; retrain when new outcomes are known")
+
+
 def print_status(console: Console, settings: Settings) -> None:
     console.print(f"Dataset home: {settings.home}\nWarehouse: {settings.warehouse}")
     run = reads.current_run(settings)
@@ -260,6 +276,7 @@ def print_status(console: Console, settings: Settings) -> None:
             _print_cold_start(console, note.get("reasons") or [], note.get("calibration"), indent="")
         else:
             _print_model_card(console, settings, run["model_version"])
+            _print_drift(console, settings, run["model_version"], table=True)
 
 
 def print_evaluation(console: Console, result: Evaluation) -> None:

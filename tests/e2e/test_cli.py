@@ -97,6 +97,27 @@ def test_features_ignore_events_after_as_of(scored, demo, tmp_path, capsys):
 def test_status_shows_ledger_quarantine_and_model(scored, capsys):
     out = cli(capsys, "status", *scored["flags"])
     assert "Ingest ledger" in out and "Current scores" in out and "roc_auc" in out
+    assert "Drift of model" in out and "churn_risk" in out
+
+
+def test_drift_warns_when_the_population_moves(scored, tmp_path):
+    import yaml
+
+    from customer_health.config import load_settings
+    from customer_health.drift import compute_drift
+    from customer_health.reads import current_run
+
+    settings = load_settings(str(scored["flags"][1]), home=scored["home"])
+    version = current_run(settings)["model_version"]
+    report = compute_drift(settings, version)
+    assert report.table.loc[0, "what"] == "churn_risk" and len(report.table) == 11
+    # the same data with a threshold no real population meets: every row is flagged
+    config = yaml.safe_load(open(scored["flags"][1]))
+    config["drift"] = {"psi_warning": 1e-9, "features": 3}
+    strict = tmp_path / "strict.yml"
+    strict.write_text(yaml.safe_dump(config))
+    flagged = compute_drift(load_settings(str(strict), home=scored["home"]), version)
+    assert len(flagged.table) == 4 and set(flagged.drifted) == set(flagged.table["what"])
 
 
 def test_evaluate_compares_with_the_oracle(scored, demo, capsys):
