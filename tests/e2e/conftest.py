@@ -7,8 +7,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from customer_health.cli import main
 from customer_health.config import DEFAULT_CONFIG
 from customer_health.demo import generate_demo_data
+
+
+def cli(capsys, *args: str, code: int = 0) -> str:
+    """Run the CLI in-process; assert its exit code and return what it printed (out and err)."""
+    capsys.readouterr()
+    got = main(list(args))
+    out = capsys.readouterr()
+    assert got == code, out.err
+    return out.out + out.err
 
 
 def small_config(folder: Path) -> Path:

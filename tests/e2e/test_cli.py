@@ -12,14 +12,7 @@ import pandas as pd
 import pytest
 
 from customer_health.cli import main
-
-
-def cli(capsys, *args: str) -> str:
-    capsys.readouterr()
-    code = main(list(args))
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    return out.out
+from tests.e2e.conftest import cli
 
 
 def table(warehouse: Path, sql: str) -> pd.DataFrame:

@@ -9,14 +9,7 @@ import pytest
 
 from customer_health.cli import main
 from customer_health.demo import generate_demo_data
-
-
-def cli(capsys, *args: str) -> str:
-    capsys.readouterr()
-    code = main(list(args))
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    return out.out
+from tests.e2e.conftest import cli
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,7 @@ import yaml
 
 from customer_health.backtest_report import TITLES
 from customer_health.cli import main
-
-
-def cli(capsys, *args: str, code: int = 0) -> str:
-    capsys.readouterr()
-    got = main(list(args))
-    out = capsys.readouterr()
-    assert got == code, out.err
-    return out.out + out.err
+from tests.e2e.conftest import cli
 
 
 def live(home: Path) -> str:
