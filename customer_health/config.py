@@ -124,7 +124,66 @@ class ModelConfig(_Strict):
     # mean ROC AUC may be than the live model's before a new model is refused.
     backtest_folds: int = Field(4, ge=0, le=24, strict=True)
     promotion_tolerance: float = Field(0.01, ge=0, le=1)
+    # When a new model is trained: "scheduled" scores new data at once with the live model and
+    # leaves training to the retrain DAG or `customer-health train`; "every_run" trains whenever
+    # the data changed. Either way a dataset without a live model trains one.
+    retrain: Literal["scheduled", "every_run"] = "scheduled"
     params: ModelParams = Field(default_factory=ModelParams)
+
+
+class BatchReadyQueue(_Strict):
+    """Where upstream systems announce "batch ready" (Airflow's MessageQueueTrigger)."""
+
+    scheme: str = Field("redis+pubsub", min_length=1)
+    channels: list[str] = Field(default_factory=lambda: ["customer_health.batch_ready"],
+                                min_length=1)
+    # Airflow connection of the queue (AIRFLOW_CONN_<ID> or `airflow connections add`)
+    conn_id: str = Field("customer_health_redis", min_length=1)
+    poll_seconds: float = Field(1, gt=0, le=3600)
+
+
+class OrchestrationConfig(_Strict):
+    """How the Airflow DAGs start: triggers on new data, the safety net and the retrain DAG."""
+
+    # The landing-folder watcher (an AssetWatcher in Airflow's triggerer) looks this often, and a
+    # file counts as arrived once its size and time stayed the same for settle_seconds (a copy
+    # still being written is not picked up).
+    landing_poll_seconds: float = Field(5, gt=0, le=3600)
+    settle_seconds: float = Field(2, ge=0, le=3600)
+    batch_ready_queue: BatchReadyQueue | None = None
+    # Cron (UTC) of the ingest run that catches any delivery a trigger missed.
+    safety_net_cron: str = "0 * * * *"
+    # Cron (UTC) of the weekly retrain; a drift warning also starts it, at most once per cooldown.
+    retrain_cron: str = "0 3 * * 1"
+    retrain_on_drift: bool = True
+    retrain_cooldown_hours: float = Field(24, ge=0, le=24 * 365)
+
+    @field_validator("safety_net_cron", "retrain_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression (minute hour day month weekday)")
+        return value
+
+
+class PostgresExportConfig(_Strict):
+    """A copy of the output tables in PostgreSQL for BI tools that need a server."""
+
+    # Name of the environment variable holding the connection string (never the secret itself).
+    dsn_env: str = Field("CUSTOMER_HEALTH_EXPORT_PG_DSN", min_length=1)
+    schema_name: str = Field("customer_health", min_length=1, alias="schema",
+                             pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    tables: list[Literal["customer_health", "customer_health_history", "at_risk_customers",
+                         "health_alerts"]] = Field(
+        default_factory=lambda: ["customer_health", "customer_health_history",
+                                 "at_risk_customers", "health_alerts"], min_length=1)
+
+
+class ExportsConfig(_Strict):
+    # null: off. Written after every publish, each table swapped in one transaction.
+    postgres: PostgresExportConfig | None = None
 
 
 class DriftConfig(_Strict):
@@ -226,6 +285,8 @@ class FileConfig(_Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     scorecard: ScorecardConfig = Field(default_factory=ScorecardConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
+    exports: ExportsConfig = Field(default_factory=ExportsConfig)
 
     @field_validator("playbook")
     @classmethod
