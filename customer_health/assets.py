@@ -1,8 +1,9 @@
 """What the Airflow DAGs in dags/ share: asset names and URIs, the warehouse pool, task defaults.
 
 Plain constants, so the pipeline package stays importable without Airflow. The assets chain the
-DAGs: ingest -> RAW_LANDING -> features -> FEATURES -> score -> SCORES -> publish ->
-CUSTOMER_HEALTH. A URI names the warehouse tables an asset event announces.
+DAGs: LANDING (new files, watched by the triggerer) -> ingest -> RAW_LANDING -> features ->
+FEATURES -> score -> SCORES -> publish -> CUSTOMER_HEALTH; score -> DRIFT -> retrain -> SCORES.
+A URI names what an asset event announces.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ class AssetName(NamedTuple):
     uri: str
 
 
+LANDING = AssetName("customer_health_landing", "x-customer-health://landing")
 RAW_LANDING = AssetName("customer_health_raw", "x-customer-health://warehouse/raw")
 FEATURES = AssetName("customer_health_features",
                      "x-customer-health://warehouse/main.fct_customer_features")
 SCORES = AssetName("customer_health_scores", "x-customer-health://warehouse/scoring.churn_scores")
 CUSTOMER_HEALTH = AssetName("customer_health", "x-customer-health://warehouse/main.customer_health")
+DRIFT = AssetName("customer_health_drift", "x-customer-health://models/drift")
 
 # DuckDB allows one writer process: every task of every customer-health DAG takes the one slot
 # of this pool. Create it once per Airflow installation:

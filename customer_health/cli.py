@@ -188,6 +188,20 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from customer_health.report import print_train
+
+    print_train(_console(), _settings(args))
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from customer_health.report import print_backfill
+
+    print_backfill(_console(), _settings(args), args.start, args.end, args.every_days)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from customer_health.backtest_report import write_report
 
@@ -257,13 +271,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, text in (("ingest", "load new landing files"),
                        ("features", "build the dbt feature marts"),
-                       ("score", "train or reuse the model and score"),
+                       ("score", "score with the live model (the first run trains it)"),
                        ("publish", "build the marts users read and export Parquet")):
         p = sub.add_parser(name, parents=[common], help=text)
         if name == "features":
             p.add_argument("--as-of", help="score as of this date")
             full_refresh_flag(p)
         p.set_defaults(func=cmd_step)
+
+    p = sub.add_parser("train", parents=[common],
+                       help="train a new model now; it goes live past the promotion guard")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("backfill", parents=[common],
+                       help="rescore past as-of dates into the history (point in time)")
+    p.add_argument("--from", dest="start", required=True, type=_date, help="first as-of date")
+    p.add_argument("--to", dest="end", required=True, type=_date, help="last as-of date")
+    p.add_argument("--every-days", type=_positive, default=7, help="days between dates (7)")
+    p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser("at-risk", parents=[common], help="the ranked at-risk list")
     at_risk_flags(p)

@@ -134,7 +134,8 @@ class ModelConfig(_Strict):
 class BatchReadyQueue(_Strict):
     """Where upstream systems announce "batch ready" (Airflow's MessageQueueTrigger)."""
 
-    scheme: str = Field("redis+pubsub", min_length=1)
+    # Kafka, SQS and others work the same way through their provider's scheme (not installed).
+    scheme: Literal["redis+pubsub"] = "redis+pubsub"
     channels: list[str] = Field(default_factory=lambda: ["customer_health.batch_ready"],
                                 min_length=1)
     # Airflow connection of the queue (AIRFLOW_CONN_<ID> or `airflow connections add`)

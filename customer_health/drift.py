@@ -10,6 +10,7 @@ should be retrained.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -94,3 +95,37 @@ def compute_drift(settings: Settings, model_version: str) -> DriftReport | None:
     table["level"] = [_level(v, options.psi_warning) for v in table["psi"]]
     table["psi"] = table["psi"].round(3)
     return DriftReport(model_version, f"training as-of dates {first} to {last}", table, options.psi_warning)
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    due: bool
+    reason: str
+
+
+def retrain_due(settings: Settings, now: datetime | None = None) -> RetrainDecision:
+    """Whether drift calls for a retrain now: the live model sees drift past ``psi_warning``
+    and is older than ``orchestration.retrain_cooldown_hours`` (a lasting drift, such as a
+    customer base that ages, retrains at most once per cooldown)."""
+    from ml.registry import live_version, read_card
+
+    from customer_health.warehouse import dataset_id
+
+    orchestration = settings.options.orchestration
+    if not orchestration.retrain_on_drift:
+        return RetrainDecision(False, "orchestration.retrain_on_drift is off")
+    with connect(settings.warehouse, read_only=True) as con:
+        ds = dataset_id(con)
+    live = live_version(settings.models_dir, ds)
+    if live is None:
+        return RetrainDecision(False, "no live model yet")
+    report = compute_drift(settings, live)
+    if report is None or not report.drifted:
+        return RetrainDecision(False, f"no drift past {settings.options.drift.psi_warning:g}")
+    created = datetime.fromisoformat(read_card(settings.models_dir, live)["created_at"])
+    age_hours = ((now or datetime.now(timezone.utc)) - created).total_seconds() / 3600
+    what = ", ".join(report.drifted)
+    if age_hours < orchestration.retrain_cooldown_hours:
+        return RetrainDecision(False, f"drift in {what}, but model {live} is {age_hours:.1f} h "
+                                      f"old (cooldown {orchestration.retrain_cooldown_hours:g} h)")
+    return RetrainDecision(True, f"drift past {report.threshold:g} in {what} (model {live})")

@@ -11,6 +11,7 @@ import fcntl
 import functools
 import logging
 import os
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,11 +22,23 @@ from customer_health.warehouse import WarehouseBusy
 log = logging.getLogger(__name__)
 LOCK_FILE = ".customer-health.lock"
 POLL_SECONDS = 0.5
+# Homes this thread holds, with the depth of nesting: a step made of other steps (retrain,
+# backfill) takes the lock once; a second flock of the same file in-process would wait forever.
+_local = threading.local()
 
 
 @contextmanager
 def dataset_lock(home: Path, wait_seconds: float) -> Iterator[None]:
     """Hold the dataset's writer lock; wait up to ``wait_seconds`` for another holder."""
+    key = home.resolve()
+    _held = _local.__dict__.setdefault("held", {})
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
     home.mkdir(parents=True, exist_ok=True)
     fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -45,7 +58,11 @@ def dataset_lock(home: Path, wait_seconds: float) -> Iterator[None]:
                     log.warning("%s: another run holds this dataset; waiting for it", home)
                     warned = True
                 time.sleep(POLL_SECONDS)
-        yield
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            del _held[key]
     finally:
         os.close(fd)  # closing the descriptor releases the lock
 

@@ -155,16 +155,28 @@ def _score_rows(scored: pd.DataFrame, revenue: pd.Series, run_id: str,
     return out[SCORE_COLUMNS]
 
 
-def _model_or_none(settings: Settings, frame: pd.DataFrame, ds: str):
+def _model_or_none(settings: Settings, frame: pd.DataFrame, ds: str, *, backfill: bool,
+                   retrain: bool):
     """(model, reused, unmet bounds): the model to score with, or None and why there is none.
 
-    Below the training bounds, an earlier model of this dataset still scores (reused); only a
-    dataset that never had one falls back to the scorecard (cold start).
+    The live model scores new data as it is (``model.retrain: scheduled``) unless ``retrain``
+    asks for a new one, the policy is ``every_run`` or the live model needs a feature the mart no
+    longer has. A backfill scores with a model trained only on what was known on its date (never
+    made live). Below the training bounds, an earlier model of this dataset still scores (reused);
+    a dataset that never had one, and a backfill too early for one, fall back to the scorecard.
     """
     from ml.errors import InsufficientData, ModelNotFound
     from ml.registry import ensure_model, latest, live_version, load
 
     m = settings.options.model
+    live = live_version(settings.models_dir, ds)
+    if live and not (backfill or retrain) and m.retrain == "scheduled":
+        model = load(settings.models_dir, live, dataset_id=ds)
+        missing = [f for f in model.features if f not in frame.columns]
+        if not missing:
+            return model, True, []
+        log.warning("live model %s needs features the mart no longer has (%s); training a new one",
+                    live, ", ".join(missing))
     try:
         model, reused = ensure_model(
             settings.models_dir, frame, dataset_id=ds,
@@ -173,11 +185,14 @@ def _model_or_none(settings: Settings, frame: pd.DataFrame, ds: str):
             scorecard=settings.options.scorecard.definition(),
             backtest_folds=m.backtest_folds, promotion_tolerance=m.promotion_tolerance,
             label_delay_days=2 * settings.options.churn.horizon_days,  # a label needs two horizons
+            go_live=not backfill,
         )
         return model, reused, []
     except InsufficientData as exc:
+        if backfill:
+            return None, False, list(exc.problems)
         try:
-            version = live_version(settings.models_dir, ds) or latest(settings.models_dir, ds)
+            version = live or latest(settings.models_dir, ds)
         except ModelNotFound:
             return None, False, list(exc.problems)
         log.warning("%s; scoring with the earlier model %s", exc, version)
@@ -206,11 +221,13 @@ def _scorecard_scores(settings: Settings, frame: pd.DataFrame,
 
 
 @exclusive
-def score_step(settings: Settings) -> ScoreSummary:
-    """Train (or reuse) the churn model of this dataset and score the customers active at as-of.
+def score_step(settings: Settings, retrain: bool = False) -> ScoreSummary:
+    """Score the customers active at as-of with the live churn model of this dataset.
 
-    The model learns only from outcomes known on the scoring date, so scoring a past date
-    (a backfill) is a true point-in-time score. A dataset with too little history for a model
+    The first run trains the model; later ones reuse it until a retrain (``retrain=True``, the
+    retrain DAG, ``model.retrain: every_run``), whose model goes live past the promotion guard.
+    A past date (a backfill) is scored by a model that learnt only from outcomes known on that
+    date, a true point-in-time score. A dataset with too little history for a model
     (``model.min_*`` bounds) and no earlier model is scored with the rule-based scorecard
     (score_source 'scorecard'); ``scoring.runs.score_note`` keeps why.
     """
@@ -222,9 +239,11 @@ def score_step(settings: Settings) -> ScoreSummary:
         ledger = _ledger_fingerprint(con)
     if frame.empty:
         raise NoDataError("the feature mart is empty; run the features step first")
-    model, reused, cold_start = _model_or_none(settings, frame, ds)
     current = frame[frame["is_scoring_date"] & frame["eligible"]]
     as_of = pd.Timestamp(frame.loc[frame["is_scoring_date"], "as_of"].iloc[0]).date().isoformat()
+    backfill = date.fromisoformat(as_of) < min(feed_watermarks(settings).values())
+    model, reused, cold_start = _model_or_none(settings, frame, ds, backfill=backfill,
+                                               retrain=retrain)
     note = None
     if model is not None:
         scored = score(model, current)
@@ -269,6 +288,44 @@ def score_step(settings: Settings) -> ScoreSummary:
     return ScoreSummary(run_id, as_of, version, reused, len(rows), dict(model.metrics),
                         list(model.unused_features), backtest=dict((model.backtest or {}).get("mean") or {}),
                         model_note=guard_note(settings.models_dir, ds))
+
+
+@exclusive
+def retrain_step(settings: Settings) -> ScoreSummary:
+    """Train a new model on the latest data and score with the live one.
+
+    The features are rebuilt for the latest date first (a backfill may have left an earlier one).
+    The new model goes live only when the promotion guard lets it; the summary says which scores.
+    """
+    features_step(settings)
+    return score_step(settings, retrain=True)
+
+
+MAX_BACKFILL_DATES = 366
+
+
+def backfill_dates(start: str, end: str, every_days: int = 7) -> list[str]:
+    """The as-of dates of a backfill: ``start``, every ``every_days`` days, up to ``end``."""
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError:
+        raise NoDataError(f"backfill dates must be YYYY-MM-DD, not {start!r} / {end!r}") from None
+    if first > last:
+        raise NoDataError(f"backfill from {first} to {last}: the start is after the end")
+    if every_days < 1:
+        raise NoDataError(f"backfill every {every_days} days: must be at least 1")
+    count = (last - first).days // every_days + 1
+    if count > MAX_BACKFILL_DATES:
+        raise NoDataError(f"backfill from {first} to {last} every {every_days} days is {count} "
+                          f"dates; at most {MAX_BACKFILL_DATES} in one go")
+    return [date.fromordinal(first.toordinal() + i * every_days).isoformat() for i in range(count)]
+
+
+@exclusive
+def rescore_step(settings: Settings, as_of: str) -> ScoreSummary:
+    """Score one past date into the history: point-in-time features, then a point-in-time model."""
+    features_step(settings, as_of=as_of)
+    return score_step(settings)
 
 
 @exclusive

@@ -106,8 +106,13 @@ def _print_cold_start(console: Console, reasons: list[str], calibration: str | N
 
 
 def print_score(console: Console, settings: Settings) -> None:
-    with console.status("Training the churn model and scoring customers"):
+    with console.status("Scoring customers (the first run trains the churn model)"):
         summary = pipeline.score_step(settings)
+    print_score_summary(console, settings, summary)
+
+
+def print_score_summary(console: Console, settings: Settings, summary: pipeline.ScoreSummary,
+                        drift: bool = True) -> None:
     if summary.score_source == "scorecard":
         console.print(f"[bold]Score[/]: rule-based scorecard (no model yet); "
                       f"{summary.customers_scored:,} customers scored as of {summary.as_of}")
@@ -125,7 +130,8 @@ def print_score(console: Console, settings: Settings) -> None:
     if beats:
         console.print(f"  {beats} on the validation fold")
     _print_backtest_and_guard(console, summary)
-    _print_drift(console, settings, summary.model_version, table=False)
+    if drift:
+        _print_drift(console, settings, summary.model_version, table=False)
     if summary.unused_features:
         console.print(f"  [yellow]note[/] features without data, not used: "
                       f"{', '.join(summary.unused_features)}")
@@ -137,6 +143,32 @@ def print_publish(console: Console, settings: Settings) -> None:
     bands = ", ".join(f"{summary.bands.get(b, 0):,} {b}" for b in BAND_STYLE)
     console.print(f"[bold]Publish[/]: {summary.customers:,} customers ({bands}); "
                   f"{summary.alerts:,} new alerts; Parquet exports in {settings.exports_dir}")
+
+
+def print_train(console: Console, settings: Settings) -> None:
+    """Retrain now: features of the latest date, a new model past the promotion guard, scores."""
+    with console.status("Rebuilding the features, training and backtesting a new model"):
+        summary = pipeline.retrain_step(settings)
+    print_score_summary(console, settings, summary)
+    print_publish(console, settings)
+
+
+def print_backfill(console: Console, settings: Settings, start: str, end: str,
+                   every_days: int) -> None:
+    """Rescore past dates into the history, publish it, and leave the latest features."""
+    dates = pipeline.backfill_dates(start, end, every_days)
+    for number, as_of in enumerate(dates, 1):
+        with console.status(f"Backfill {number}/{len(dates)}: features and scores as of {as_of}"):
+            summary = pipeline.rescore_step(settings, as_of)
+        source = ("rule-based scorecard (too little history then)"
+                  if summary.score_source == "scorecard" else f"model {summary.model_version}")
+        console.print(f"[bold]Backfill[/] {as_of}: {summary.customers_scored:,} customers scored "
+                      f"by {source}")
+    print_publish(console, settings)
+    with console.status("Rebuilding the features of the latest date"):
+        pipeline.features_step(settings)
+    console.print(f"Backfilled {len(dates)} date(s) into customer_health_history; "
+                  "customer_health still shows the latest date")
 
 
 def print_run(console: Console, settings: Settings, as_of: str | None = None,

@@ -401,7 +401,8 @@ def _backtest_matches(card: Mapping[str, Any], folds: int, label_delay_days: int
 def ensure_model(models_dir: str | Path, frame: pd.DataFrame, *, dataset_id: str,
                  params: Mapping[str, Any] | None = None, scorecard: Any = None,
                  backtest_folds: int = 0, label_delay_days: int = 0,
-                 promotion_tolerance: float = DEFAULT_TOLERANCE, **train_kwargs: Any) -> ModelChoice:
+                 promotion_tolerance: float = DEFAULT_TOLERANCE, go_live: bool = True,
+                 **train_kwargs: Any) -> ModelChoice:
     """The live model of ``dataset_id``, after training a new one when the data changed.
 
     A model trained on exactly this data and parameters (same fingerprint, and a backtest with the
@@ -412,7 +413,9 @@ def ensure_model(models_dir: str | Path, frame: pd.DataFrame, *, dataset_id: str
     scoring and ``note`` says why. ``train_kwargs`` go to ``ml.train.train`` (catalogue,
     num_threads, min_rows, min_positives, min_cutoffs, min_valid_positives, embargo_days).
     ``scorecard`` is the rule-based scorecard definition the card's baselines use (part of the
-    fingerprint when given). Returns a ``ModelChoice`` (unpacks as (model, reused)).
+    fingerprint when given). With ``go_live=False`` (a backfill's point-in-time model) the model
+    of exactly this data is returned, trained if needed, and the live model is left alone.
+    Returns a ``ModelChoice`` (unpacks as (model, reused)).
     """
     from ml.train import data_fingerprint, train  # the registry itself does not need LightGBM training
 
@@ -420,6 +423,8 @@ def ensure_model(models_dir: str | Path, frame: pd.DataFrame, *, dataset_id: str
                           embargo_days=int(train_kwargs.get("embargo_days", 0)), scorecard=scorecard)
     version = find(models_dir, dataset_id, fp)
     if version is not None and _backtest_matches(read_card(models_dir, version), backtest_folds, label_delay_days):
+        if not go_live:
+            return ModelChoice(load(models_dir, version, dataset_id=dataset_id), True)
         live = live_version(models_dir, dataset_id)
         if live is None:
             _set_live(models_dir, version, dataset_id, "first", "first model of the dataset under the promotion guard")
@@ -435,6 +440,8 @@ def ensure_model(models_dir: str | Path, frame: pd.DataFrame, *, dataset_id: str
                               params=params, scorecard=scorecard, **train_kwargs)
         model.backtest, model.backtest_last_fold = result.to_dict(), result.last_fold
     version = save(model, models_dir)
+    if not go_live:
+        return ModelChoice(model, False, version)
     live = live_version(models_dir, dataset_id)
     if live is None:
         _set_live(models_dir, version, dataset_id, "first", "first model of the dataset")

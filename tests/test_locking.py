@@ -12,10 +12,42 @@ from customer_health.warehouse import WarehouseBusy
 
 
 def test_a_second_writer_gives_up_with_a_clear_message(tmp_path):
-    with dataset_lock(tmp_path, wait_seconds=0):
-        with pytest.raises(WarehouseBusy, match="another customer-health run"):
+    errors = []
+
+    def second():
+        try:
             with dataset_lock(tmp_path, wait_seconds=0.3):
                 pass
+        except WarehouseBusy as exc:
+            errors.append(str(exc))
+
+    with dataset_lock(tmp_path, wait_seconds=0):
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join()
+    assert len(errors) == 1 and "another customer-health run" in errors[0]
+
+
+def test_a_step_made_of_steps_takes_the_lock_once_and_still_excludes_others(tmp_path):
+    inside = []
+
+    def other():
+        with pytest.raises(WarehouseBusy):
+            with dataset_lock(tmp_path, wait_seconds=0.2):
+                pass
+        inside.append("refused")
+
+    with dataset_lock(tmp_path, wait_seconds=0):
+        with dataset_lock(tmp_path, wait_seconds=0):  # retrain = features + score, one lock
+            thread = threading.Thread(target=other)
+            thread.start()
+            thread.join()
+        thread = threading.Thread(target=other)  # the outer step still holds it
+        thread.start()
+        thread.join()
+    assert inside == ["refused", "refused"]
+    with dataset_lock(tmp_path, wait_seconds=0):  # released at the end
+        pass
 
 
 def test_a_second_writer_waits_for_its_turn(tmp_path):

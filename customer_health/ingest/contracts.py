@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ENTITIES = ("customers", "transactions", "interactions")
+from customer_health.landing_files import ENTITIES
 
 
 @dataclass(frozen=True)

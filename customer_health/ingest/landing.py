@@ -23,6 +23,7 @@ import pandas as pd
 from customer_health.ingest.contracts import CONTRACTS, ENTITIES, Contract
 from customer_health.ingest.readers import LINE, FileUnreadable, read_landing_file
 from customer_health.ingest.rows import check_rows
+from customer_health.landing_files import entity_files
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +72,6 @@ def _content_hash(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _landing_files(folder: Path) -> list[Path]:
-    files = []
-    for path in sorted(folder.rglob("*")):
-        name = path.name
-        if name.startswith((".", "_")) or name.endswith((".tmp", ".part", ".crdownload")):
-            continue  # hidden files and files still being written
-        if path.is_file() or path.is_symlink():
-            files.append(path)
-    return files
 
 
 def _records(frame: pd.DataFrame) -> list[str]:
@@ -270,7 +260,7 @@ def ingest_landing(con: duckdb.DuckDBPyConnection, landing: Path,
         if not folder.is_dir():
             report.missing_entities.append(entity)
             continue
-        for path in _landing_files(folder):
+        for path in entity_files(folder):
             rel = path.relative_to(landing).as_posix()
             outcome = _ingest_file(con, CONTRACTS[entity], path, rel, validator, landing)
             if outcome is None:
