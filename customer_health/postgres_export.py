@@ -12,10 +12,11 @@ previous export or the new one, never a half-loaded or empty table:
   with COPY. DELETE is MVCC-safe: readers are not blocked, and a reader whose snapshot predates
   the commit (a REPEATABLE READ transaction, pg_dump) keeps seeing the old rows. Grants,
   comments and views that BI users built on the table stay in place.
-* a new table, or one whose columns changed (a contract change), is loaded into a staging table
-  that then takes the old one's place (drop, rename) at the end of the same transaction. Views
-  that depend on the old table make the export fail with PostgreSQL's message; per-table grants
-  go with the dropped table (ALTER DEFAULT PRIVILEGES keeps a BI role's SELECT, see below).
+* a new table, or one whose columns changed (a contract change, rare), is loaded into a staging
+  table that then takes the old one's place (drop, rename) in the same transaction; readers of
+  that table wait for the commit. Views that depend on the old table make the export fail with
+  PostgreSQL's message (nothing changes); per-table grants go with the dropped table (ALTER
+  DEFAULT PRIVILEGES keeps a BI role's SELECT, see below).
 
 A view in DuckDB (at_risk_customers) becomes a table holding its rows. Concurrent exports into
 the same schema wait for each other (an advisory lock), so they cannot interleave.
@@ -34,7 +35,6 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import duckdb
 import psycopg2
@@ -272,8 +272,8 @@ def _copy(cur, con: duckdb.DuckDBPyConnection, schema: str, table: str, source: 
 
 
 def _load_table(cur, con: duckdb.DuckDBPyConnection, schema: str, table: str,
-                columns: list[Column]) -> int:
-    """Replace one table's rows inside the caller's transaction; the number of rows written."""
+                columns: list[Column]) -> tuple[int, str]:
+    """Replace one table's rows inside the caller's transaction: the rows written and how."""
     wanted = [(c.name, c.postgres_type) for c in columns]
     kind, layout = _existing_layout(cur, schema, table)
     if kind is not None and kind not in ("r", "p"):
@@ -284,7 +284,7 @@ def _load_table(cur, con: duckdb.DuckDBPyConnection, schema: str, table: str,
     if layout == wanted:
         # same columns: empty and refill in place (MVCC-safe, keeps grants and dependent views)
         cur.execute(sql.SQL("delete from {}").format(target))
-        return _copy(cur, con, schema, table, table, columns)
+        return _copy(cur, con, schema, table, table, columns), "refilled"
 
     # new table or changed columns: load a staging table, then put it in the old one's place
     staging_name = f"{table}__loading"
@@ -295,10 +295,9 @@ def _load_table(cur, con: duckdb.DuckDBPyConnection, schema: str, table: str,
         for c in columns)))
     rows = _copy(cur, con, schema, staging_name, table, columns)
     if kind is not None:
-        log.info("postgres export: %s.%s has new columns; replacing the table", schema, table)
         cur.execute(sql.SQL("drop table {}").format(target))
     cur.execute(sql.SQL("alter table {} rename to {}").format(staging, sql.Identifier(table)))
-    return rows
+    return rows, "created" if kind is None else "replaced, its columns changed"
 
 
 def export_to_postgres(settings: Settings, *,
@@ -337,9 +336,9 @@ def _export(con: duckdb.DuckDBPyConnection, config: PostgresExportConfig, dsn: s
             cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
             for current, columns in sources.items():
                 began = time.perf_counter()
-                counts[current] = _load_table(cur, con, schema, current, columns)
-                log.info("postgres export: %s.%s %d rows in %.2f s", schema, current,
-                         counts[current], time.perf_counter() - began)
+                counts[current], how = _load_table(cur, con, schema, current, columns)
+                log.info("postgres export: %s.%s %d rows in %.2f s (%s)", schema, current,
+                         counts[current], time.perf_counter() - began, how)
             current = None
         pg.commit()
     except psycopg2.Error as exc:
