@@ -8,10 +8,10 @@ from typing import Iterator
 from customer_health.config import ConfigError
 from customer_health.dbt_runner import DbtError
 from customer_health.pipeline import NoDataError
+from customer_health.postgres_export import PostgresExportError, PostgresUnreachable
 from customer_health.reads import NoScoresYet
 from customer_health.warehouse import WarehouseBusy
 from ml.errors import InsufficientData, ModelNotFound
-
 
 
 class UsageError(ValueError):
@@ -19,10 +19,11 @@ class UsageError(ValueError):
 
 
 USER_ERRORS = (ConfigError, DbtError, NoDataError, NoScoresYet, WarehouseBusy, InsufficientData,
-               ModelNotFound, FileNotFoundError, UsageError)
+               ModelNotFound, FileNotFoundError, UsageError, PostgresExportError)
 
-# Errors a retry cannot fix; a busy warehouse is the one a retry outwaits.
-PERMANENT_ERRORS = tuple(e for e in USER_ERRORS if e is not WarehouseBusy)
+# Errors a retry cannot fix; a busy warehouse or an export server that is down a retry outwaits.
+_TRANSIENT = (WarehouseBusy, PostgresUnreachable)
+PERMANENT_ERRORS = tuple(e for e in USER_ERRORS if e not in _TRANSIENT)
 
 
 @contextmanager

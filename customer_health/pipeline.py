@@ -18,6 +18,7 @@ from customer_health.config import EXPECTATIONS_DIR, Settings
 from customer_health.dbt_runner import DbtResult, dbt_vars, run_dbt
 from customer_health.ingest import FileOutcome, IngestReport, ingest_landing
 from customer_health.locking import exclusive
+from customer_health.postgres_export import PostgresExport, export_to_postgres
 from customer_health.warehouse import connect, dataset_id
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class PublishSummary:
     customers: int
     bands: dict[str, int]
     alerts: int = 0  # health_alerts written by this publish (a rerun writes none)
+    postgres: "PostgresExport | None" = None  # the copy in PostgreSQL, when exports.postgres is set
 
 
 @exclusive
@@ -358,4 +360,6 @@ def publish_step(settings: Settings) -> PublishSummary:
         bands = dict(con.execute(
             "select health_band, count(*) from main.customer_health group by 1").fetchall())
         alerts = con.execute("select count(*) from main.health_alerts").fetchone()[0]
-    return PublishSummary(result, exported, sum(bands.values()), bands, alerts - alerts_before)
+        postgres = export_to_postgres(settings, con=con)
+    return PublishSummary(result, exported, sum(bands.values()), bands, alerts - alerts_before,
+                          postgres)

@@ -143,6 +143,10 @@ def print_publish(console: Console, settings: Settings) -> None:
     bands = ", ".join(f"{summary.bands.get(b, 0):,} {b}" for b in BAND_STYLE)
     console.print(f"[bold]Publish[/]: {summary.customers:,} customers ({bands}); "
                   f"{summary.alerts:,} new alerts; Parquet exports in {settings.exports_dir}")
+    if summary.postgres is not None:
+        pg = summary.postgres
+        console.print(f"  PostgreSQL copy: {len(pg.tables)} tables, {pg.rows:,} rows in schema "
+                      f"{pg.schema} on {pg.target} ({pg.seconds:.1f}s)")
 
 
 def print_train(console: Console, settings: Settings) -> None:

@@ -80,7 +80,7 @@ def test_new_landing_data_starts_ingest_through_watchers_and_a_safety_net(dagbag
     assert "customer_health_batch_ready" not in triggers
 
 
-def test_the_batch_ready_queue_adds_a_redis_watcher_when_configured(tmp_path, monkeypatch):
+def test_the_batch_ready_queue_adds_a_redis_watcher_when_configured(tmp_path, airflow_home):
     import yaml
 
     from customer_health.airflow_triggers import watchers

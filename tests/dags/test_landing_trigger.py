@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from customer_health.airflow_triggers import LandingFilesTrigger, ready_files
+
+@pytest.fixture(autouse=True)
+def _airflow(airflow_home):
+    """Airflow is imported only once the test AIRFLOW_HOME is set up (tests/dags/conftest.py)."""
+    global LandingFilesTrigger, ready_files
+    from customer_health.airflow_triggers import LandingFilesTrigger, ready_files
 
 
 class MemoryStateStore:
@@ -35,7 +40,7 @@ def _deliver(landing: Path, rel: str, text: str = "customer_id\nc1\n", age: floa
     return path
 
 
-async def _events(trigger: LandingFilesTrigger, act, polls: int = 4) -> list[dict]:
+async def _events(trigger, act, polls: int = 4) -> list[dict]:
     """Run the trigger for a few polls, calling ``act(poll)`` before each, and collect events."""
     got: list[dict] = []
 
@@ -53,7 +58,7 @@ async def _events(trigger: LandingFilesTrigger, act, polls: int = 4) -> list[dic
     return got
 
 
-def _trigger(landing: Path, store=None) -> LandingFilesTrigger:
+def _trigger(landing: Path, store=None):
     trigger = LandingFilesTrigger(landing=str(landing), poll_seconds=0.05, settle_seconds=1)
     trigger.asset_state_store = store
     return trigger
