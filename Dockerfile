@@ -1,6 +1,6 @@
 # The image of every Airflow service of docker-compose.yml: the official Airflow image, with the
-# locked dependencies of the pipeline, the Celery and Redis providers of the distributed
-# deployment, and this project. Build: docker compose build (tag customer-health-airflow:<version>).
+# locked dependencies of the pipeline (the Celery and Redis providers of the distributed
+# deployment included), and this project. Build: docker compose build (tag customer-health-airflow:<version>).
 # The tag pins Airflow and Python to those of requirements.lock (a test checks it).
 FROM apache/airflow:3.3.2-python3.11
 
@@ -16,10 +16,7 @@ USER airflow
 # Dependencies first, in their own layer: rebuilt only when a lock file changes. requirements.lock
 # pins apache-airflow itself, so nothing here can move the image's Airflow.
 COPY --chown=airflow:0 requirements.lock /tmp/requirements/requirements.lock
-COPY --chown=airflow:0 deploy/requirements-compose.txt /tmp/requirements/requirements-compose.txt
-RUN pip install --no-cache-dir \
-        -r /tmp/requirements/requirements.lock \
-        -r /tmp/requirements/requirements-compose.txt
+RUN pip install --no-cache-dir -r /tmp/requirements/requirements.lock
 
 # The project, installed in editable mode: the pipeline finds dbt_project/ and expectations/ next
 # to its package, so it must be imported from /opt/customer-health, not from site-packages.
