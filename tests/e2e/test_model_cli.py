@@ -35,7 +35,7 @@ def two_models(demo, tmp_path_factory):
     other = home / "other.yml"
     other.write_text(yaml.safe_dump(config))
     other_flags = ["--config", str(other), "--home", str(home), "--landing", str(demo["landing"])]
-    assert main(["score", *other_flags]) == 0
+    assert main(["train", *other_flags]) == 0
     return {"home": home, "flags": flags, "other_flags": other_flags}
 
 
