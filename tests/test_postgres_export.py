@@ -25,13 +25,8 @@ from customer_health.config import ConfigError, load_settings
 from customer_health.postgres_export import (PostgresDsnError, PostgresExport, PostgresExportError,
                                              PostgresUnreachable, export_to_postgres)
 
-psycopg2 = pytest.importorskip("psycopg2")
-from psycopg2.extensions import make_dsn  # noqa: E402
+from tests.postgres import PG, dsn, psycopg2, throwaway_database
 
-PG = {"host": os.environ.get("CUSTOMER_HEALTH_PG_HOST", "127.0.0.1"),
-      "port": int(os.environ.get("CUSTOMER_HEALTH_PG_PORT", "5432")),
-      "user": os.environ.get("CUSTOMER_HEALTH_PG_USER", "postgres"),
-      "password": os.environ.get("CUSTOMER_HEALTH_PG_PASSWORD", "")}
 DSN_ENV = "CUSTOMER_HEALTH_TEST_EXPORT_DSN"
 TABLES = ("customer_health", "customer_health_history", "at_risk_customers", "health_alerts")
 KEYS = {"customer_health": ["customer_id"], "customer_health_history": ["run_id", "customer_id"],
@@ -44,31 +39,16 @@ PG_TYPE_OF = {"VARCHAR": "text", "DOUBLE": "double precision", "INTEGER": "integ
 
 # --- PostgreSQL: one database for the run -----------------------------------------------------
 
-def _admin():
-    try:
-        con = psycopg2.connect(dbname="postgres", connect_timeout=3, **PG)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server at {PG['host']}:{PG['port']} ({str(exc).strip()})")
-    con.autocommit = True
-    return con
-
-
 @pytest.fixture(scope="module")
 def pg_database():
-    admin = _admin()
-    name = f"customer_health_export_test_{uuid.uuid4().hex[:8]}"
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    yield name
-    with admin.cursor() as cur:
-        cur.execute(f'drop database if exists "{name}" with (force)')
-    admin.close()
+    with throwaway_database("customer_health_export_test") as name:
+        yield name
 
 
 @pytest.fixture()
 def pg(pg_database, monkeypatch):
     """The test database's connection string in DSN_ENV, and a fresh schema name."""
-    monkeypatch.setenv(DSN_ENV, make_dsn(dbname=pg_database, **{k: str(v) for k, v in PG.items() if v}))
+    monkeypatch.setenv(DSN_ENV, dsn(pg_database))
     return {"database": pg_database, "schema": f"bi_{uuid.uuid4().hex[:8]}"}
 
 

@@ -324,3 +324,34 @@ def test_the_action_follows_the_strongest_drivers_feature(scored):
                           or playbook.get(d.get("dimension")) or playbook["default"])
     assert (health["recommended_action"] == expected).all()
     assert firsts.map(lambda d: d.get("feature") in playbook).any()
+
+
+def test_publish_copies_the_output_tables_to_postgres_for_bi(scored, demo, tmp_path, capsys,
+                                                            monkeypatch):
+    import yaml
+
+    from tests.postgres import dsn, psycopg2, throwaway_database
+
+    config = yaml.safe_load(Path(demo["config"]).read_text())
+    config["exports"] = {"postgres": {"dsn_env": "BI_WAREHOUSE_DSN", "schema": "health"}}
+    with_export = tmp_path / "customer_health.yml"
+    with_export.write_text(yaml.safe_dump(config))
+    flags = ["--config", str(with_export), "--home", str(scored["home"]),
+             "--landing", str(demo["landing"])]
+    with throwaway_database("customer_health_bi") as database:
+        monkeypatch.setenv("BI_WAREHOUSE_DSN", dsn(database))
+        out = cli(capsys, "publish", *flags)
+        assert "PostgreSQL copy: 4 tables" in out and "in schema health on" in out
+        assert database in out and "password" not in out
+        with psycopg2.connect(dsn(database)) as pg, pg.cursor() as cur:
+            for name in ("customer_health", "customer_health_history", "at_risk_customers",
+                         "health_alerts"):
+                cur.execute(f"select count(*) from health.{name}")
+                copied = cur.fetchone()[0]
+                assert copied == len(table(scored["warehouse"], f"select * from main.{name}")), name
+            cur.execute("select customer_id, health_band from health.customer_health "
+                        "order by customer_id")
+            in_pg = cur.fetchall()
+    in_duckdb = table(scored["warehouse"], "select customer_id, health_band from "
+                                           "main.customer_health order by customer_id")
+    assert in_pg == list(in_duckdb.itertuples(index=False, name=None))

@@ -9,8 +9,6 @@ drops it afterwards.
 from __future__ import annotations
 
 import io
-import os
-import uuid
 
 import duckdb
 import pandas as pd
@@ -20,39 +18,20 @@ from customer_health.config import load_settings
 from customer_health.dbt_runner import run_dbt
 from customer_health.pipeline import features_step, ingest_step
 
-psycopg2 = pytest.importorskip("psycopg2")
+from tests.postgres import PG, psycopg2, throwaway_database
 
-PG = {"host": os.environ.get("CUSTOMER_HEALTH_PG_HOST", "127.0.0.1"),
-      "port": int(os.environ.get("CUSTOMER_HEALTH_PG_PORT", "5432")),
-      "user": os.environ.get("CUSTOMER_HEALTH_PG_USER", "postgres"),
-      "password": os.environ.get("CUSTOMER_HEALTH_PG_PASSWORD", "")}
 RAW_TABLES = ("customers", "transactions", "interactions")
 # the mart's float columns: averages and ratios may differ in the last bits between engines
 TOLERANCE = 1e-6
 
 
-def _admin():
-    try:
-        con = psycopg2.connect(dbname="postgres", connect_timeout=3, **PG)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server at {PG['host']}:{PG['port']} ({str(exc).strip()})")
-    con.autocommit = True
-    return con
-
-
 @pytest.fixture()
 def pg_database(monkeypatch):
-    admin = _admin()
-    name = f"customer_health_test_{uuid.uuid4().hex[:8]}"
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    for key, value in {"HOST": PG["host"], "PORT": str(PG["port"]), "USER": PG["user"],
-                       "PASSWORD": PG["password"], "DATABASE": name, "SCHEMA": "main"}.items():
-        monkeypatch.setenv(f"CUSTOMER_HEALTH_PG_{key}", value)
-    yield name
-    with admin.cursor() as cur:
-        cur.execute(f'drop database if exists "{name}" with (force)')
-    admin.close()
+    with throwaway_database("customer_health_test") as name:
+        for key, value in {"HOST": PG["host"], "PORT": str(PG["port"]), "USER": PG["user"],
+                           "PASSWORD": PG["password"], "DATABASE": name, "SCHEMA": "main"}.items():
+            monkeypatch.setenv(f"CUSTOMER_HEALTH_PG_{key}", value)
+        yield name
 
 
 def _copy_raw(warehouse, database: str) -> None:
