@@ -38,7 +38,8 @@ airflow: $(STAMP)
 	$(AIRFLOW_ENV) $(BIN)/airflow pools set customer_health_warehouse 1 "DuckDB warehouse: one writer at a time" > /dev/null
 	@echo "Airflow UI: http://localhost:8080  (user admin; the password is written to"
 	@echo "  state/airflow/simple_auth_manager_passwords.json.generated once it starts)"
-	@echo "The DAGs read $(DEMO_HOME)/landing (make demo fills it). Stop with Ctrl-C."
+	@echo "The DAGs read $(DEMO_HOME)/landing (make demo fills it): a new file there starts"
+	@echo "  ingest -> features -> score -> publish within seconds. Stop with Ctrl-C."
 	$(AIRFLOW_ENV) $(BIN)/airflow standalone
 
 lock: $(STAMP)
