@@ -14,7 +14,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from customer_health.assets import ASSET_GROUP, DRIFT, SCORES, task_defaults
 from customer_health.config import load_settings
@@ -30,8 +30,13 @@ def retrain_and_score() -> dict:
     from customer_health.errors import fail_fast
     from customer_health.pipeline import retrain_step
 
+    current = load_settings()
+    if not current.warehouse.exists():
+        # A new deployment: Airflow runs the latest retrain_cron slot as soon as the DAG appears,
+        # usually before ingest has loaded anything. Nothing to retrain is not a failure.
+        raise AirflowSkipException(f"no warehouse yet at {current.warehouse}: nothing to retrain")
     with fail_fast(AirflowFailException):
-        return asdict(retrain_step(load_settings()))
+        return asdict(retrain_step(current))
 
 
 @dag(
