@@ -26,13 +26,10 @@ from customer_health.assets import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION
 from orchestration_data import (make_dataset, read_export, record_latency, redis_client, settled,
                                 unused_redis_db)
 from orchestration_harness import CHAIN, AirflowProcesses, show_logs_on_failure
+from tests.postgres import PG, throwaway_database
 
 pytestmark = pytest.mark.slow
 
-PG = {"host": os.environ.get("CUSTOMER_HEALTH_PG_HOST", "127.0.0.1"),
-      "port": int(os.environ.get("CUSTOMER_HEALTH_PG_PORT", "5432")),
-      "user": os.environ.get("CUSTOMER_HEALTH_PG_USER", "postgres"),
-      "password": os.environ.get("CUSTOMER_HEALTH_PG_PASSWORD", "")}
 CUSTOMERS, MONTHS = 400, 12
 TIMEOUT = 300
 
@@ -40,22 +37,8 @@ TIMEOUT = 300
 @pytest.fixture
 def metadata_database():
     """A new PostgreSQL database for Airflow's metadata; dropped (connections closed) after."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **PG)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server at {PG['host']}:{PG['port']} as {PG['user']} "
-                    f"({str(exc).strip()}): the CeleryExecutor test needs one")
-    admin.autocommit = True
-    name = f"customer_health_airflow_{secrets.token_hex(4)}"
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    try:
+    with throwaway_database("customer_health_airflow") as name:
         yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-        admin.close()
 
 
 def sqlalchemy_url(database: str, driver: str = "postgresql+psycopg2") -> str:
