@@ -187,6 +187,45 @@ class ExportsConfig(_Strict):
     postgres: PostgresExportConfig | None = None
 
 
+class ServeConfig(_Strict):
+    """`customer-health serve`: the web app and REST API retention teams and CRMs use."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=1, le=65535, strict=True)
+    # Every page and endpoint needs this token. It comes from the environment variable named
+    # here (never from this file); without it `serve` refuses to start.
+    token_env: str = Field("CUSTOMER_HEALTH_TOKEN", min_length=1)
+    page_size: int = Field(50, ge=1, le=1000, strict=True)
+    max_page_size: int = Field(500, ge=1, le=10000, strict=True)
+
+
+class WebhookDelivery(_Strict):
+    """Slack-compatible incoming webhook; its URL (a secret) comes from the environment."""
+
+    url_env: str = Field("CUSTOMER_HEALTH_ALERT_WEBHOOK_URL", min_length=1)
+    timeout_seconds: float = Field(10, gt=0, le=300)
+
+
+class EmailDelivery(_Strict):
+    """Alerts by email over SMTP; user and password (if any) come from the environment."""
+
+    smtp_host: str = Field(min_length=1)
+    smtp_port: int = Field(587, ge=1, le=65535, strict=True)
+    starttls: bool = True
+    sender: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
+    recipients: list[str] = Field(min_length=1)
+    username_env: str | None = "CUSTOMER_HEALTH_SMTP_USER"
+    password_env: str | None = "CUSTOMER_HEALTH_SMTP_PASSWORD"
+    timeout_seconds: float = Field(30, gt=0, le=300)
+
+
+class AlertDeliveryConfig(_Strict):
+    """Where new health_alerts rows go after each publish; each alert is sent once per channel."""
+
+    webhook: WebhookDelivery | None = None
+    email: EmailDelivery | None = None
+
+
 class DriftConfig(_Strict):
     # population stability index above which status warns that the model needs retraining
     psi_warning: float = Field(0.2, gt=0, le=10)
@@ -288,6 +327,8 @@ class FileConfig(_Strict):
     drift: DriftConfig = Field(default_factory=DriftConfig)
     orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
     exports: ExportsConfig = Field(default_factory=ExportsConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    alert_delivery: AlertDeliveryConfig = Field(default_factory=AlertDeliveryConfig)
 
     @field_validator("playbook")
     @classmethod
@@ -339,6 +380,16 @@ class Settings:
     @property
     def exports_dir(self) -> Path:
         return self.home / "exports"
+
+    @property
+    def serving_file(self) -> Path:
+        """The read-only copy of the output tables that the web app and BI tools open."""
+        return self.home / "serving" / "customer_health.duckdb"
+
+    @property
+    def app_db(self) -> Path:
+        """SQLite file of what people write: overrides with their audit trail, alert deliveries."""
+        return self.home / "app.sqlite"
 
 
 def _read_yaml(path: Path) -> dict:

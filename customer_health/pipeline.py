@@ -19,6 +19,7 @@ from customer_health.dbt_runner import DbtResult, dbt_vars, run_dbt
 from customer_health.ingest import FileOutcome, IngestReport, ingest_landing
 from customer_health.locking import exclusive
 from customer_health.postgres_export import PostgresExport, export_to_postgres
+from customer_health.serving import publish_serving_copy
 from customer_health.warehouse import connect, dataset_id
 
 log = logging.getLogger(__name__)
@@ -339,7 +340,8 @@ def docs_step(settings: Settings) -> Path:
 
 @exclusive
 def publish_step(settings: Settings) -> PublishSummary:
-    """Build the marts users read (customer_health, history, at-risk list) and export Parquet."""
+    """Build the marts users read (customer_health, history, at-risk list), export Parquet, swap in
+    the serving copy the web app and BI tools read, and copy to PostgreSQL when configured."""
     with connect(settings.warehouse) as con:
         alerts_before = con.execute(
             "select count(*) from information_schema.tables "
@@ -360,6 +362,7 @@ def publish_step(settings: Settings) -> PublishSummary:
         bands = dict(con.execute(
             "select health_band, count(*) from main.customer_health group by 1").fetchall())
         alerts = con.execute("select count(*) from main.health_alerts").fetchone()[0]
+        publish_serving_copy(settings, con)
         postgres = export_to_postgres(settings, con=con)
     return PublishSummary(result, exported, sum(bands.values()), bands, alerts - alerts_before,
                           postgres)

@@ -37,3 +37,12 @@ def demo(tmp_path_factory) -> dict[str, Path]:
     summary = generate_demo_data(root / "landing", root / "truth", customers=800, months=14, seed=11)
     return {"root": root, "landing": root / "landing", "truth": root / "truth",
             "config": small_config(root), "cutoff": summary.cutoff}
+
+
+@pytest.fixture(scope="session")
+def scored(demo, tmp_path_factory):
+    """One full run of the pipeline on the demo data, in its own home (copy it to change it)."""
+    home = tmp_path_factory.mktemp("scored")
+    flags = ["--config", str(demo["config"]), "--home", str(home), "--landing", str(demo["landing"])]
+    assert main(["run", *flags]) == 0
+    return {"home": home, "flags": flags, "warehouse": home / "warehouse.duckdb"}

@@ -20,16 +20,6 @@ def table(warehouse: Path, sql: str) -> pd.DataFrame:
         return con.execute(sql).df()
 
 
-@pytest.fixture(scope="module")
-def scored(demo, tmp_path_factory):
-    """One full run of the pipeline on the demo data, in its own home."""
-    home = tmp_path_factory.mktemp("scored")
-    flags = ["--config", str(demo["config"]), "--home", str(home), "--landing", str(demo["landing"])]
-    code = main(["run", *flags])
-    assert code == 0
-    return {"home": home, "flags": flags, "warehouse": home / "warehouse.duckdb"}
-
-
 def test_run_prints_a_ranked_at_risk_list_with_reasons(scored, capsys):
     out = cli(capsys, "at-risk", *scored["flags"], "--format", "json", "--top", "15")
     rows = json.loads(out)
