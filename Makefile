@@ -7,7 +7,9 @@ DEMO_HOME ?= state/demo
 DEMO_CUSTOMERS ?= 5000
 DEMO_MONTHS ?= 18
 
-.PHONY: demo test install lock clean airflow
+.PHONY: demo test install lock clean airflow browser
+# Browser tests drive the distribution's Chromium through Playwright (no browser is downloaded).
+CHROMIUM ?= /usr/bin/chromium
 
 install: $(STAMP)
 
@@ -24,8 +26,17 @@ demo: $(STAMP)
 	$(BIN)/customer-health run --home $(DEMO_HOME) --landing $(DEMO_HOME)/landing
 	$(BIN)/customer-health evaluate --home $(DEMO_HOME) --truth $(DEMO_HOME)/truth
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+	    echo "Installing Debian's chromium for the browser tests"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y --no-install-recommends chromium > /dev/null 2>&1 \
+	    || { apt-get update > /dev/null && apt-get install -y --no-install-recommends chromium > /dev/null; }; \
+	  else echo "note: no $(CHROMIUM): the browser tests will skip (install your distribution's chromium)"; fi; }
 
 # Local Airflow 3 (SQLite metadata, all state under state/) running the DAGs on the demo dataset.
 AIRFLOW_ENV = PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW_HOME="$(CURDIR)/state/airflow" \
