@@ -202,6 +202,20 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from customer_health.web.server import serve
+
+    serve(_settings(args), host=args.host, port=args.port)
+    return 0
+
+
+def cmd_deliver_alerts(args: argparse.Namespace) -> int:
+    from customer_health.alert_delivery import deliver_new_alerts, print_delivery
+
+    print_delivery(_console(), deliver_new_alerts(_settings(args)))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from customer_health.backtest_report import write_report
 
@@ -300,6 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scoring dates from this day on (default: the 30 days up to the current one)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=cmd_alerts)
+
+    p = sub.add_parser("serve", parents=[common],
+                       help="the web app and REST API (token from serve.token_env)")
+    p.add_argument("--host", help="address to listen on (default from config: 127.0.0.1)")
+    p.add_argument("--port", type=_positive, help="port (default from config: 8765)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("deliver-alerts", parents=[common],
+                       help="send new health alerts to the configured webhook and email (once each)")
+    p.set_defaults(func=cmd_deliver_alerts)
 
     p = sub.add_parser("docs", parents=[common],
                        help="generate the dbt documentation (every table and column, lineage)")
