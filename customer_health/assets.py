@@ -8,7 +8,7 @@ A URI names what an asset event announces.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 ASSET_GROUP = "customer_health"
@@ -46,4 +46,14 @@ def task_defaults() -> dict:
         "max_retry_delay": timedelta(minutes=10),
         # A stuck task must not hold the pool's only slot forever.
         "execution_timeout": timedelta(hours=2),
+    }
+
+
+def dag_defaults() -> dict:
+    """Settings every customer-health DAG shares: one run at a time, no catch-up, task defaults."""
+    return {
+        "start_date": datetime(2025, 1, 1, tzinfo=timezone.utc),
+        "catchup": False,
+        "max_active_runs": 1,  # with the pool's single slot: one warehouse writer
+        "default_args": task_defaults(),
     }

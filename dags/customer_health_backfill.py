@@ -11,12 +11,11 @@ of the latest date. A date scored before is rewritten as the same run (safe to r
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, timezone
 
 from airflow.sdk import Asset, Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from customer_health.assets import ASSET_GROUP, CUSTOMER_HEALTH, task_defaults
+from customer_health.assets import ASSET_GROUP, CUSTOMER_HEALTH, dag_defaults
 
 customer_health_asset = Asset(CUSTOMER_HEALTH.name, CUSTOMER_HEALTH.uri, group=ASSET_GROUP)
 
@@ -69,10 +68,7 @@ def restore_latest_features() -> dict:
 @dag(
     dag_id="customer_health_backfill",
     schedule=None,
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
-    catchup=False,
-    max_active_runs=1,
-    default_args=task_defaults(),
+    **dag_defaults(),
     params={
         "start": Param(type="string", format="date", description="First as-of date (YYYY-MM-DD)"),
         "end": Param(type="string", format="date", description="Last as-of date (YYYY-MM-DD)"),

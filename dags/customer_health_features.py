@@ -11,12 +11,11 @@ features as of an earlier day; the chain then scores that day into `customer_hea
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from airflow.sdk import Asset, Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from customer_health.assets import ASSET_GROUP, FEATURES, RAW_LANDING, task_defaults
+from customer_health.assets import ASSET_GROUP, FEATURES, RAW_LANDING, dag_defaults
 
 raw_landing_asset = Asset(RAW_LANDING.name, RAW_LANDING.uri, group=ASSET_GROUP)
 features_asset = Asset(FEATURES.name, FEATURES.uri, group=ASSET_GROUP)
@@ -38,10 +37,7 @@ def build_features(params: dict | None = None) -> dict:
 @dag(
     dag_id="customer_health_features",
     schedule=[raw_landing_asset],
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
-    catchup=False,
-    max_active_runs=1,
-    default_args=task_defaults(),
+    **dag_defaults(),
     params={
         "as_of": Param(None, type=["null", "string"], format="date",
                        description="Build the features as of this date (YYYY-MM-DD); "

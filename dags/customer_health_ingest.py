@@ -16,13 +16,12 @@ quiet. Landing folder and configuration: `CUSTOMER_HEALTH_LANDING`, `CUSTOMER_HE
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from customer_health.airflow_triggers import watchers
-from customer_health.assets import ASSET_GROUP, LANDING, RAW_LANDING, task_defaults
+from customer_health.assets import ASSET_GROUP, LANDING, RAW_LANDING, dag_defaults
 from customer_health.config import load_settings
 
 settings = load_settings()
@@ -56,10 +55,7 @@ def ingest_landing() -> dict:
         timetable=CronTriggerTimetable(settings.options.orchestration.safety_net_cron,
                                        timezone="UTC"),
         assets=landing_asset),
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
-    catchup=False,
-    max_active_runs=1,
-    default_args=task_defaults(),
+    **dag_defaults(),
     tags=["customer_health", "ingest"],
     doc_md=__doc__,
 )

@@ -7,12 +7,11 @@ task exports Parquet copies for BI and updates the `customer_health` asset, the 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from airflow.sdk import Asset, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from customer_health.assets import ASSET_GROUP, CUSTOMER_HEALTH, SCORES, task_defaults
+from customer_health.assets import ASSET_GROUP, CUSTOMER_HEALTH, SCORES, dag_defaults
 
 scores_asset = Asset(SCORES.name, SCORES.uri, group=ASSET_GROUP)
 customer_health_asset = Asset(CUSTOMER_HEALTH.name, CUSTOMER_HEALTH.uri, group=ASSET_GROUP)
@@ -34,10 +33,7 @@ def publish_customer_health() -> dict:
 @dag(
     dag_id="customer_health_publish",
     schedule=[scores_asset],
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
-    catchup=False,
-    max_active_runs=1,
-    default_args=task_defaults(),
+    **dag_defaults(),
     tags=["customer_health", "dbt", "publish"],
     doc_md=__doc__,
 )

@@ -11,12 +11,11 @@ the promotion guard finds its backtest not worse than the live model's beyond
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, timezone
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from customer_health.assets import ASSET_GROUP, DRIFT, SCORES, task_defaults
+from customer_health.assets import ASSET_GROUP, DRIFT, SCORES, dag_defaults
 from customer_health.config import load_settings
 
 settings = load_settings()
@@ -45,10 +44,7 @@ def retrain_and_score() -> dict:
         timetable=CronTriggerTimetable(settings.options.orchestration.retrain_cron,
                                        timezone="UTC"),
         assets=drift_asset),
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
-    catchup=False,
-    max_active_runs=1,
-    default_args=task_defaults(),
+    **dag_defaults(),
     tags=["customer_health", "ml"],
     doc_md=__doc__,
 )

@@ -14,12 +14,11 @@ Then `check_drift` compares today's customers with the live model's training row
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, timezone
 
 from airflow.sdk import Asset, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from customer_health.assets import ASSET_GROUP, DRIFT, FEATURES, SCORES, task_defaults
+from customer_health.assets import ASSET_GROUP, DRIFT, FEATURES, SCORES, dag_defaults
 
 features_asset = Asset(FEATURES.name, FEATURES.uri, group=ASSET_GROUP)
 scores_asset = Asset(SCORES.name, SCORES.uri, group=ASSET_GROUP)
@@ -54,10 +53,7 @@ def check_drift() -> dict:
 @dag(
     dag_id="customer_health_score",
     schedule=[features_asset],
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
-    catchup=False,
-    max_active_runs=1,
-    default_args=task_defaults(),
+    **dag_defaults(),
     tags=["customer_health", "ml"],
     doc_md=__doc__,
 )
