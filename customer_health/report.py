@@ -147,6 +147,11 @@ def print_publish(console: Console, settings: Settings) -> None:
         pg = summary.postgres
         console.print(f"  PostgreSQL copy: {len(pg.tables)} tables, {pg.rows:,} rows in schema "
                       f"{pg.schema} on {pg.target} ({pg.seconds:.1f}s)")
+    from customer_health.alert_delivery import deliver_new_alerts, print_delivery
+
+    delivered = deliver_new_alerts(settings)
+    if delivered is not None:
+        print_delivery(console, delivered)
 
 
 def print_train(console: Console, settings: Settings) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import duckdb
@@ -302,6 +306,46 @@ def test_alerts_are_raised_once_and_never_on_a_rerun(scored, demo, tmp_path, cap
                           "--format", "json")) == []
     exported = pd.read_parquet(home / "exports" / "health_alerts.parquet")
     assert len(exported) == len(raised)
+
+    # with a webhook configured, deliver-alerts sends the new alerts once
+    posted = []
+    with _webhook_receiver(posted) as url:
+        config["alert_delivery"] = {"webhook": {"url_env": "TEST_ALERT_WEBHOOK"}}
+        strict.write_text(yaml.safe_dump(config))
+        os.environ["TEST_ALERT_WEBHOOK"] = url
+        try:
+            out = cli(capsys, "deliver-alerts", "--config", str(strict), *flags)
+            again = cli(capsys, "deliver-alerts", "--config", str(strict), *flags)
+        finally:
+            del os.environ["TEST_ALERT_WEBHOOK"]
+    assert len(posted) == 1, (out, again)  # one batch, and nothing the second time
+    shown = sum(customer in posted[0] for customer in raised["customer_id"])
+    assert shown == min(len(raised), 20)  # one section per alert, 20 at most, the rest counted
+    assert f"{len(raised)} new alert" in posted[0]
+    assert url not in out + again
+
+
+@contextmanager
+def _webhook_receiver(posted: list[str]):
+    """A local Slack-style webhook: records each POST body, answers 200."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            posted.append(self.rfile.read(int(self.headers["Content-Length"])).decode())
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/services/T000/B000/secret"
+    finally:
+        server.shutdown()
 
 
 def test_the_action_follows_the_strongest_drivers_feature(scored):
