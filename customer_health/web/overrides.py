@@ -4,7 +4,8 @@ A CSM who knows more than the model (a renewal just signed, a known outage) reco
 judge right, with a reason, their name and an expiry date. The override is shown beside the
 model's score and never changes it: the serving copy and the warehouse are only ever read. An
 override applies through its expiry day (UTC); after that it is shown as expired. A newer override
-of the same customer supersedes the older one; removing one ends it early. Every creation and
+of the same customer supersedes the older one for good; removing one ends it early (no older
+override comes back). Every creation and
 removal is appended to ``override_audit``, which triggers keep from being changed or deleted.
 
 The tables live in ``<home>/app.sqlite`` beside other tables of people's writes (alert
@@ -120,6 +121,19 @@ class OverrideStore:
             with con:  # one transaction, committed on success
                 yield con
 
+    def _rows(self, sql: str, args: Sequence[Any]) -> list[sqlite3.Row]:
+        """A read that never writes: nothing yet (no file, or no overrides table) reads as empty."""
+        if not self.path.is_file():
+            return []
+        with closing(sqlite3.connect(self.path.as_uri() + "?mode=ro", uri=True, timeout=10)) as con:
+            con.row_factory = sqlite3.Row
+            try:
+                return con.execute(sql, list(args)).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return []
+                raise
+
     def today(self) -> date:
         return self.clock().astimezone(timezone.utc).date()
 
@@ -134,9 +148,8 @@ class OverrideStore:
 
     def _overrides(self, rows: Sequence[sqlite3.Row]) -> list[Override]:
         latest: dict[str, int] = {}
-        for row in rows:  # the newest not removed override of each customer is the one in force
-            if not row["removed_at"]:
-                latest[row["customer_id"]] = max(row["override_id"], latest.get(row["customer_id"], 0))
+        for row in rows:  # only a customer's newest override can be in force
+            latest[row["customer_id"]] = max(row["override_id"], latest.get(row["customer_id"], 0))
         return [Override(**dict(row), status=self._status(row, latest.get(row["customer_id"])))
                 for row in rows]
 
@@ -221,10 +234,8 @@ class OverrideStore:
 
     def for_customer(self, customer_id: str) -> list[Override]:
         """Every override of the customer, newest first, each with its status today."""
-        with self._connect() as con:
-            rows = con.execute("select * from overrides where customer_id = ? "
-                               "order by override_id desc", [customer_id]).fetchall()
-        return self._overrides(rows)
+        return self._overrides(self._rows("select * from overrides where customer_id = ? "
+                                          "order by override_id desc", [customer_id]))
 
     def current(self, customer_id: str) -> Override | None:
         """The override in force, or the latest expired one (shown as expired); None otherwise."""
@@ -235,18 +246,14 @@ class OverrideStore:
 
     def active_bands(self) -> dict[str, str]:
         """customer_id -> band of every override that applies today (for the list)."""
-        with self._connect() as con:
-            rows = con.execute(
-                "select o.customer_id, o.band from overrides as o "
-                "where o.removed_at is null and o.expires_at >= ? and o.override_id = ("
-                "  select max(n.override_id) from overrides as n "
-                "  where n.customer_id = o.customer_id and n.removed_at is null)",
-                [self.today().isoformat()]).fetchall()
+        rows = self._rows(
+            "select o.customer_id, o.band from overrides as o "
+            "where o.removed_at is null and o.expires_at >= ? and o.override_id = ("
+            "  select max(n.override_id) from overrides as n where n.customer_id = o.customer_id)",
+            [self.today().isoformat()])
         return {r["customer_id"]: r["band"] for r in rows}
 
     def audit(self, customer_id: str) -> list[dict[str, Any]]:
         """The customer's audit trail, newest first."""
-        with self._connect() as con:
-            rows = con.execute("select * from override_audit where customer_id = ? "
-                               "order by audit_id desc", [customer_id]).fetchall()
-        return [dict(r) for r in rows]
+        return [dict(r) for r in self._rows("select * from override_audit where customer_id = ? "
+                                            "order by audit_id desc", [customer_id])]

@@ -268,8 +268,12 @@ def _band_bars(rows: list[dict[str, Any]], measure: str, title: str, y_label: st
     values = {r["health_band"]: float(r[measure] or 0) for r in rows}
     total = sum(values.values()) or 1.0
     data = [values.get(b, 0.0) for b in BANDS]
-    return bar_chart(title, [table.band(b) for b in BANDS], data, [BAND_COLOURS[b] for b in BANDS],
-                     "health band", y_label, value_format="{:,.0f}",
+    # the chart's axis has room for about six characters: large sums in thousands or millions
+    scale, unit = next(((s, u) for s, u in ((1e6, "millions"), (1e3, "thousands"))
+                        if max(data) >= 10 * s), (1.0, ""))
+    return bar_chart(title, [table.band(b) for b in BANDS], [v / scale for v in data],
+                     [BAND_COLOURS[b] for b in BANDS], "health band",
+                     f"{y_label} ({unit})" if unit else y_label, value_format="{:,.0f}",
                      captions=[f"{v:,.0f} ({v / total:.0%})" for v in data])
 
 

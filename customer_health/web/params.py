@@ -44,9 +44,12 @@ class ParamError(ValueError):
 
 
 def _blank_is_none(value: Any) -> Any:
-    """An empty form field is no filter."""
-    if isinstance(value, str) and not value.strip():
-        return None
+    """An empty form field is no filter; control characters are never part of a filter."""
+    if isinstance(value, str):
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("control characters are not allowed")
+        if not value.strip():
+            return None
     return value
 
 
