@@ -136,6 +136,14 @@ def as_of_day(export: dict) -> str:
     return str(export["as_of"])[:10]
 
 
+
+def wait_for_new_scores(airflow, dataset, before: dict) -> dict:
+    """The exported customer_health once it shows a scoring run other than ``before``'s."""
+    return airflow.wait_for(
+        lambda: (e := read_export(dataset)) and e["run_id"] != before["run_id"] and e,
+        BOUND, "customer_health to show a new scoring run", interval=0.1,
+        fail_on_task_failure=True)
+
 def test_the_folder_watchers_first_look_runs_the_whole_chain(scheduler: Scheduler, pytestconfig):
     airflow, first = scheduler.airflow, scheduler.first
     assert first["rows"] > 0
@@ -178,10 +186,7 @@ def test_a_new_landing_file_rescores_within_the_bound(scheduler: Scheduler, pyte
                      BOUND, "the publish task of the new file's chain", fail_on_task_failure=True)
     second = deliver_interactions(dataset, f"interactions_{day}_later.csv",
                                   healthiest(before, TOUCHED, skip=TOUCHED), day)
-    after = airflow.wait_for(
-        lambda: (e := read_export(dataset)) and e["run_id"] != before["run_id"] and e,
-        BOUND, "customer_health to show a new scoring run", interval=0.1,
-        fail_on_task_failure=True)
+    after = wait_for_new_scores(airflow, dataset, before)
     latency = after["seen"] - arrived
     record_property("file_to_scores_seconds", round(latency, 2))
     record_latency(pytestconfig, scheduler.basetemp, "new landing file -> scores",
@@ -249,10 +254,7 @@ def test_a_redis_batch_ready_message_rescores_within_the_bound(scheduler: Schedu
                        if r["run_type"] == "asset_triggered"]
             time.sleep(0.2)
     assert sent_at is not None
-    after = airflow.wait_for(
-        lambda: (e := read_export(dataset)) and e["run_id"] != before["run_id"] and e,
-        BOUND, "customer_health to show a new scoring run", interval=0.1,
-        fail_on_task_failure=True)
+    after = wait_for_new_scores(airflow, dataset, before)
     latency = after["seen"] - sent_at
     record_property("redis_message_to_scores_seconds", round(latency, 2))
     record_latency(pytestconfig, scheduler.basetemp, "Redis batch-ready message -> scores",
