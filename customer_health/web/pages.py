@@ -206,6 +206,7 @@ def _customer_page(request: Request, web: WebContext, customer_id: str, *, statu
     labels = _dimension_labels()
     return render(
         request, "customer.html", status=status, nav="customer", c=row, history=history,
+        run={"as_of": row["as_of"], "model_version": row["model_version"]},
         interactions=interactions[:RECENT_ROWS], transactions=transactions[:RECENT_ROWS],
         interaction_count=len(interactions), transaction_count=len(transactions), alerts=alerts,
         current=web.overrides.current(customer_id), trail=web.overrides.audit(customer_id),

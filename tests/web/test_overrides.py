@@ -7,11 +7,10 @@ import sqlite3
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from tests.web.conftest import TestClient
 
 from customer_health.web.app import create_app
 from customer_health.web.overrides import OverrideError, OverrideStore
-from tests.web.conftest import AUTH, TOKEN, digest, login
+from tests.web.conftest import AUTH, TOKEN, TestClient, digest, login
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=timezone.utc)
 
