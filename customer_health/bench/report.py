@@ -1,0 +1,180 @@
+"""The benchmark report: medians over repeats, targets with pass/miss, JSON and Markdown.
+
+Targets (issue #7, on a 2-core machine): the W10 full run under 60 s (data generation
+excluded), the incremental W10 run under 10 s, peak memory under 4 GiB at W10, the feature
+build at least 5x faster than the pandas peer, scoring at least 200,000 customers a second.
+The W10 targets are shown at every size but judged only at W10 (100,000 customers).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+GIB = 1024 ** 3
+W10_CUSTOMERS = 100_000
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str            # figure in BenchReport.figures
+    label: str
+    op: str             # "<" or ">="
+    bound: float
+    unit: str
+    w10_only: bool
+
+
+TARGETS = (
+    Target("full_run_seconds", "Full run (ingest to publish)", "<", 60.0, "s", True),
+    Target("incremental_seconds", "Incremental run (1% new events)", "<", 10.0, "s", True),
+    Target("peak_rss_gib", "Peak memory of the full run", "<", 4.0, "GiB", True),
+    Target("feature_speedup", "Feature build vs pandas peer", ">=", 5.0, "x", False),
+    Target("scoring_customers_per_second", "Scoring", ">=", 200_000.0, "customers/s", False),
+)
+
+
+@dataclass
+class BenchReport:
+    workload: dict
+    repeat: int
+    figures: dict                       # medians (see FIGURES in the Markdown)
+    stages: dict                        # median seconds per stage of the full run
+    incremental_stages: dict
+    peers: dict
+    targets: list[dict]
+    runs: list[dict] = field(default_factory=list)
+    machine: dict = field(default_factory=dict)
+    generation_seconds: float | None = None
+    json_path: str | None = None
+    markdown_path: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str)
+
+
+def median(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(statistics.median(values)) if values else None
+
+
+def judge(figures: dict, customers: int) -> list[dict]:
+    """Each target beside its figure: status pass, miss, n/a (not W10) or missing."""
+    out = []
+    for t in TARGETS:
+        value = figures.get(t.key)
+        if value is None:
+            status = "missing"
+        elif t.w10_only and customers != W10_CUSTOMERS:
+            status = "n/a"
+        else:
+            ok = value < t.bound if t.op == "<" else value >= t.bound
+            status = "pass" if ok else "miss"
+        out.append({"key": t.key, "label": t.label, "target": f"{t.op} {t.bound:g} {t.unit}",
+                    "value": value, "unit": t.unit, "status": status,
+                    "applies": "W10" if t.w10_only else "every size"})
+    return out
+
+
+def _fmt(value, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}" if abs(value) < 10 else f"{value:,.1f}"
+    else:
+        text = f"{value:,}"
+    return f"{text} {unit}".strip()
+
+
+def markdown(report: BenchReport) -> str:
+    w, f, p = report.workload, report.figures, report.peers
+    lines = [
+        f"# Benchmark {w['name']}: {w['customers']:,} customers, {w['events']:,} events "
+        f"({w['months']} months, seed {w['seed']})",
+        "",
+        f"Medians of {report.repeat} run(s); data generation excluded. "
+        f"Machine: {report.machine.get('cpus')} CPUs, load average before the runs "
+        f"{report.machine.get('load_before')}.",
+        "",
+        "## Targets",
+        "",
+        "| target | goal | figure | status |",
+        "|---|---|---|---|",
+    ]
+    for t in report.targets:
+        lines.append(f"| {t['label']} | {t['target']} ({t['applies']}) | {_fmt(t['value'], t['unit'])} "
+                     f"| {t['status']} |")
+    lines += ["", "## Full run, per stage", "", "| stage | seconds |", "|---|---|"]
+    for stage, secs in report.stages.items():
+        lines.append(f"| {stage} | {_fmt(secs)} |")
+    lines += [
+        f"| **total** | **{_fmt(f.get('full_run_seconds'))}** |",
+        "",
+        f"Events ingested {_fmt(f.get('events_ingested'))}; {_fmt(f.get('events_per_second'))} "
+        f"events/s over the whole run; peak RSS {_fmt(f.get('peak_rss_gib'), 'GiB')}; "
+        f"{_fmt(f.get('customers_scored'))} customers scored "
+        f"({_fmt(f.get('scoring_customers_per_second'))} customers/s for the scoring stage, "
+        f"{_fmt(f.get('predict_customers_per_second'))} customers/s in the model's predict + explain).",
+        "",
+        "## Incremental run (1% new events, live model, no retraining)",
+        "",
+        "| stage | seconds |", "|---|---|",
+    ]
+    for stage, secs in report.incremental_stages.items():
+        lines.append(f"| {stage} | {_fmt(secs)} |")
+    lines += [f"| **total** | **{_fmt(f.get('incremental_seconds'))}** |", "",
+              f"New events loaded: {_fmt(f.get('incremental_events'))}.", ""]
+    pd_, bg = p.get("pandas", {}), p.get("bgnbd", {})
+    lines += [
+        "## Peers (same run, same data)",
+        "",
+        "| | ours | peer | ratio |",
+        "|---|---|---|---|",
+        f"| feature build (s) | {_fmt(f.get('features_seconds'))} (dbt stage, every mart feature + tests) "
+        f"| {_fmt(pd_.get('compute_seconds'))} (pandas, {len(pd_.get('features', []))} features) "
+        f"| {_fmt(f.get('feature_speedup'), 'x')} |",
+        f"| churn model fit (s) | {_fmt(f.get('training_seconds'))} (LightGBM + calibration + backtest) "
+        f"| {_fmt(bg.get('fit_seconds'))} (BG/NBD) | |",
+        f"| ROC AUC vs ground truth | {_fmt(f.get('model_auc'))} | {_fmt(bg.get('auc'))} (1 - P(alive)) "
+        f"| oracle {_fmt(f.get('oracle_auc'))} |",
+        "",
+        f"pandas peer features, on {_fmt(pd_.get('rows'))} customer x as-of rows "
+        f"({pd_.get('as_of_dates')} as-of dates): {', '.join(pd_.get('features', []))}. "
+        f"Reading the raw rows into pandas took a further {_fmt(pd_.get('load_seconds'))} s (not in the ratio). "
+        f"Agreement with the mart on the scoring date: {pd_.get('mismatches', '-')} mismatching values.",
+        f"BG/NBD: lifetimes BetaGeoFitter on {_fmt(bg.get('transactions'))} payments "
+        f"(purchases and subscription payments) before the scoring date.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(report: BenchReport, out: Path) -> BenchReport:
+    """Write ``<out>/bench-<name>.json`` and ``.md``; return the report with both paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"bench-{report.workload['name']}"
+    report.json_path, report.markdown_path = str(stem.with_suffix(".json")), str(stem.with_suffix(".md"))
+    Path(report.json_path).write_text(report.to_json() + "\n", encoding="utf-8")
+    Path(report.markdown_path).write_text(markdown(report), encoding="utf-8")
+    return report
+
+
+def print_bench(console, report: BenchReport) -> None:
+    """Print the targets table and where the files are, on a rich Console."""
+    from rich.table import Table
+
+    w = report.workload
+    table = Table(title=f"Benchmark {w['name']}: {w['customers']:,} customers, {w['events']:,} events, "
+                        f"median of {report.repeat}")
+    for col in ("target", "goal", "figure", "status"):
+        table.add_column(col)
+    colours = {"pass": "green", "miss": "red", "n/a": "dim", "missing": "yellow"}
+    for t in report.targets:
+        table.add_row(t["label"], f"{t['target']} ({t['applies']})", _fmt(t["value"], t["unit"]),
+                      f"[{colours[t['status']]}]{t['status']}[/]")
+    console.print(table)
+    stages = ", ".join(f"{k} {_fmt(v)}" for k, v in report.stages.items())
+    console.print(f"stages (s): {stages}")
+    console.print(f"report: {report.markdown_path}  figures: {report.json_path}")
