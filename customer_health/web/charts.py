@@ -58,6 +58,7 @@ def score_history(points: Sequence[Mapping[str, Any]], thresholds: Mapping[str, 
                   width: int = 640, height: int = 250) -> str:
     """Health score per scoring date over the band zones of ``thresholds`` (the customer's)."""
     ml, mr, mt, mb = 40, 16, 12, 30
+    points = [p for p in points if p.get("health_score") is not None and p.get("as_of") is not None]
     days = [_day(p["as_of"]) for p in points]
     start, end = (min(days), max(days)) if days else (date.today(), date.today())
     if (end - start).days < 30:
@@ -114,13 +115,14 @@ def hbars(title: str, rows: Sequence[tuple[str, Sequence[tuple[float, str, str]]
     mt, mb, caption_width = 8, 22 + (18 if legend else 0), 90
     plot = width - label_width - caption_width
     height = mt + mb + row_height * max(len(rows), 1)
-    top = x_max or nice_ticks(max([sum(v for v, _, _ in parts) for _, parts, _ in rows] + [1]))[-1]
+    ticks = nice_ticks(x_max or max([sum(v for v, _, _ in parts) for _, parts, _ in rows] + [1]), 5)
+    top = x_max or ticks[-1]
 
     def sx(v: float) -> float:
         return label_width + plot * min(max(v, 0), top) / top
 
     body = []
-    for v in nice_ticks(top, 5):
+    for v in ticks:
         body.append(f'<line x1="{sx(v):.1f}" x2="{sx(v):.1f}" y1="{mt}" '
                     f'y2="{height - mb}" stroke="#eee"/>')
         body.append(f'<text x="{sx(v):.1f}" y="{height - mb + 14}" text-anchor="middle" '

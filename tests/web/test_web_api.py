@@ -274,3 +274,33 @@ def test_injection_attempts_on_the_pages_are_escaped_and_do_nothing(client, sett
                                    "expires_at": "2099-01-01"})
         assert posted.status_code in (404, 422)
     assert _state(settings, con) == before
+
+
+# ---------------------------------------------------------------- the serving copy
+
+def test_a_newly_published_copy_shows_at_once_while_an_old_reader_holds_the_old_one(client, settings, con):
+    import os
+    import shutil
+
+    import duckdb
+
+    assert ok(client, "/api/v1/at-risk")["total"] == count(con, "health_band in ('critical', 'at_risk')")
+    staging = settings.serving_file.with_name(".staging.duckdb")
+    shutil.copy(settings.serving_file, staging)
+    with duckdb.connect(str(staging)) as writer:  # what a publish does: a new file, renamed into place
+        writer.execute("update customer_health set health_band = 'critical'")
+    os.replace(staging, settings.serving_file)
+    assert ok(client, "/api/v1/at-risk")["total"] == count(con)  # every customer is critical now
+    assert count(con, "health_band = 'healthy'") > 0  # the old reader still reads its own copy
+
+
+def test_before_the_first_publish_everything_says_so(client, settings):
+    from tests.web.conftest import login
+
+    settings.serving_file.unlink()
+    for path in ("/api/v1/at-risk", "/api/v1/alerts", "/api/v1/customers/C000001"):
+        response = client.get(path, headers=AUTH)
+        assert response.status_code == 503 and response.json()["error"] == "not_published"
+    login(client)
+    page = client.get("/at-risk")
+    assert page.status_code == 503 and "Nothing published yet" in page.text
