@@ -1,0 +1,66 @@
+"""The benchmark harness at a tiny size: every figure, both files, peers agree, exact increment."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from customer_health.bench import run_bench
+from customer_health.bench.report import TARGETS
+
+pytest.importorskip("lifetimes")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    return run_bench(300, None, 1, root / "out", root=root / "state", seed=3)
+
+
+def test_json_holds_every_figure(report):
+    data = json.loads(open(report.json_path, encoding="utf-8").read())
+    figures = data["figures"]
+    for key in ("full_run_seconds", "peak_rss_bytes", "peak_rss_gib", "events_ingested",
+                "events_per_second", "customers_scored", "features_seconds", "training_seconds",
+                "scoring_seconds", "scoring_customers_per_second", "incremental_seconds",
+                "incremental_events", "pandas_compute_seconds", "feature_speedup",
+                "bgnbd_fit_seconds", "bgnbd_auc", "model_auc", "oracle_auc"):
+        assert figures[key] is not None, key
+    assert set(data["stages"]) == {"startup", "validation", "ingest", "features", "training",
+                                   "scoring", "publish"}
+    assert all(v is not None and v >= 0 for v in data["stages"].values())
+    assert figures["events_ingested"] == data["workload"]["events"]
+    assert figures["peak_rss_bytes"] > 50 * 2**20
+    assert [t["key"] for t in data["targets"]] == [t.key for t in TARGETS]
+    assert {t["status"] for t in data["targets"]} <= {"pass", "miss", "n/a"}
+    assert 0 <= figures["bgnbd_auc"] <= 1
+
+
+def test_markdown_has_each_target_beside_its_figure(report):
+    text = open(report.markdown_path, encoding="utf-8").read()
+    for t in report.targets:
+        row = next(line for line in text.splitlines() if line.startswith(f"| {t['label']} |"))
+        assert t["status"] in row and t["target"] in row
+    for stage in report.stages:
+        assert f"| {stage} |" in text
+    for name in report.peers["pandas"]["features"]:
+        assert name in text
+
+
+def test_pandas_peer_agrees_with_the_mart(report):
+    agreement = report.peers["pandas"]["agreement"]
+    assert agreement["customers"] == agreement["mart_customers"] > 100
+    assert "days_since_last_purchase" in agreement["features"]
+    assert agreement["mismatches"] == 0, agreement["features"]
+
+
+def test_incremental_run_loads_exactly_the_new_events(report):
+    inc = report.runs[0]["incremental"]
+    assert inc["events_ingested"] == sum(inc["new_events"].values()) > 0
+    assert inc["files"] == {"loaded": len(inc["new_events"])}
+    # no retraining: the live model scores (at this tiny size the scorecard: no model yet)
+    full = report.runs[0]["full"]
+    assert inc["model_version"] == full["model_version"]
+    assert inc["model_reused"] or inc["score_source"] == "scorecard"
+    assert inc["events_ingested"] == pytest.approx(0.01 * report.workload["events"], rel=0.05)
