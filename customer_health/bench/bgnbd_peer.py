@@ -18,8 +18,12 @@ import pandas as pd
 PENALIZER = 0.001
 
 
-def run_bgnbd(warehouse: Path, truth_dir: Path, as_of: str) -> dict:
-    """Fit time (and input preparation time) and ROC AUC of 1 - P(alive) against the truth."""
+PAYMENTS = ("purchase", "subscription_payment")
+
+
+def run_bgnbd(warehouse: Path, truth_dir: Path, as_of: str, types: tuple[str, ...] = PAYMENTS) -> dict:
+    """Fit time (and input preparation time) and ROC AUC of 1 - P(alive) against the truth,
+    on the transactions of ``types`` (default: every payment)."""
     import duckdb
     from lifetimes import BetaGeoFitter
     from lifetimes.utils import summary_data_from_transaction_data
@@ -30,14 +34,15 @@ def run_bgnbd(warehouse: Path, truth_dir: Path, as_of: str) -> dict:
     try:
         tx = con.execute(
             "select customer_id, occurred_at from raw.transactions "
-            "where type in ('purchase', 'subscription_payment') and occurred_at < ?",
-            [cutoff.to_pydatetime()]).df()
+            f"where type in ({', '.join('?' for _ in types)}) and occurred_at < ?",
+            [*types, cutoff.to_pydatetime()]).df()
     finally:
         con.close()
     started = time.perf_counter()
+    # whole days in UTC: the last day observed is the scoring date itself
+    tx["occurred_at"] = pd.to_datetime(tx["occurred_at"], utc=True).dt.tz_localize(None).dt.normalize()
     summary = summary_data_from_transaction_data(
-        tx, "customer_id", "occurred_at", observation_period_end=cutoff - pd.Timedelta(seconds=1),
-        freq="D")
+        tx, "customer_id", "occurred_at", observation_period_end=pd.Timestamp(as_of), freq="D")
     prepared = time.perf_counter()
     fitter = BetaGeoFitter(penalizer_coef=PENALIZER)
     with warnings.catch_warnings():
@@ -53,6 +58,7 @@ def run_bgnbd(warehouse: Path, truth_dir: Path, as_of: str) -> dict:
     auc = (float(roc_auc_score(truth["churned"], risk))
            if truth["churned"].nunique() == 2 else None)
     return {
+        "transaction_types": list(types),
         "transactions": int(len(tx)),
         "customers_fitted": int(len(summary)),
         "prepare_seconds": prepared - started,

@@ -72,7 +72,7 @@ def judge(figures: dict, customers: int) -> list[dict]:
         else:
             ok = value < t.bound if t.op == "<" else value >= t.bound
             status = "pass" if ok else "miss"
-        out.append({"key": t.key, "label": t.label, "target": f"{t.op} {t.bound:g} {t.unit}",
+        out.append({"key": t.key, "label": t.label, "target": f"{t.op} {t.bound:,g} {t.unit}",
                     "value": value, "unit": t.unit, "status": status,
                     "applies": "W10" if t.w10_only else "every size"})
     return out
@@ -81,6 +81,8 @@ def judge(figures: dict, customers: int) -> list[dict]:
 def _fmt(value, unit: str = "") -> str:
     if value is None:
         return "-"
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 10:
+        value = int(value)
     if isinstance(value, float):
         text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}" if abs(value) < 10 else f"{value:,.1f}"
     else:
