@@ -38,6 +38,9 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     shown = f"[{host}]" if ":" in host else host
     print(f"customer-health web app and API on http://{shown}:{sock.getsockname()[1]}/ "
           f"(log in with the token in {options.token_env}; Ctrl+C stops it)", flush=True)
+    if not settings.serving_file.exists():
+        print(f"note: nothing is published in {settings.home} yet; the pages say so until "
+              "`customer-health run` publishes", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False,
                             proxy_headers=False)
     uvicorn.Server(config).run(sockets=[sock])
