@@ -72,9 +72,21 @@ def publish_serving_copy(settings: Settings, con: duckdb.DuckDBPyConnection) -> 
 
 
 def open_serving_copy(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the current serving copy (FileNotFoundError before the first
-    publish)."""
+    """A read-only connection to the serving copy as it is now (FileNotFoundError before the
+    first publish).
+
+    The copy is attached to a private in-memory database rather than opened with
+    ``duckdb.connect(path)``: DuckDB hands a second connect to the same path the database this
+    process already has open, which after a swap would still be the old copy.
+    """
     if not settings.serving_file.exists():
         raise FileNotFoundError(f"{settings.serving_file}: nothing published yet; run "
                                 "`customer-health run` (or publish) first")
-    return duckdb.connect(str(settings.serving_file), read_only=True)
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"attach {_quoted(settings.serving_file)} as serving (read_only)")
+        con.execute("use serving")
+    except Exception:
+        con.close()
+        raise
+    return con

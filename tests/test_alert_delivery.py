@@ -225,6 +225,8 @@ LATER = [alert(n, JULY) for n in range(200, 202)]           # raised by the next
 
 def test_each_new_alert_goes_out_once_by_webhook_and_email(tmp_path, receiver, smtp, caplog):
     caplog.set_level(logging.DEBUG)
+    # the CLI (run by other tests in this process) sets the package logger to WARNING
+    caplog.set_level(logging.DEBUG, logger="customer_health")
     settings = make_settings(tmp_path, webhook=True, smtp_port=smtp.port)
     publish(settings, JUNE, HISTORY + CURRENT)
 

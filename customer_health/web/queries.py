@@ -16,6 +16,7 @@ from typing import Any, Iterator, Sequence
 import duckdb
 
 from customer_health.config import Settings
+from customer_health.serving import open_serving_copy
 from customer_health.web.params import SORT_KEYS, AlertParams, AtRiskParams, Paging
 
 LIST_COLUMNS = ("rank", "customer_id", "health_band", "override_band", "health_score",
@@ -52,26 +53,14 @@ class NothingPublished(LookupError):
     """No serving copy yet: the pipeline has not published."""
 
 
-def _quoted(path: Any) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 @contextmanager
 def serving_connection(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only view of the serving copy as it is now.
-
-    The copy is attached to a private in-memory database rather than opened with
-    ``duckdb.connect(path)``: DuckDB hands a second connect to the same path the database it
-    already has open, which after a swap would still be the old copy.
-    """
-    path = settings.serving_file
-    if not path.is_file():
+    """A read-only view of the serving copy as it is now (a swapped-in copy is seen at once)."""
+    if not settings.serving_file.is_file():
         raise NothingPublished(f"nothing published yet in {settings.home}: run "
                                "`customer-health run` (or publish) first")
-    con = duckdb.connect(":memory:")
+    con = open_serving_copy(settings)
     try:
-        con.execute(f"attach {_quoted(path)} as serving (read_only)")
-        con.execute("use serving")
         yield con
     finally:
         con.close()

@@ -22,7 +22,6 @@ with warnings.catch_warnings():  # Starlette suggests httpx2, which is not in th
 
 from customer_health.config import load_settings
 from customer_health.web.app import create_app
-from tests.e2e.conftest import demo, scored  # noqa: F401  (fixtures)
 
 TOKEN = "web-test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
