@@ -7,7 +7,7 @@ DEMO_HOME ?= state/demo
 DEMO_CUSTOMERS ?= 5000
 DEMO_MONTHS ?= 18
 
-.PHONY: demo test install lock clean airflow browser
+.PHONY: demo test install lock clean airflow browser bench
 # Browser tests drive the distribution's Chromium through Playwright (no browser is downloaded).
 CHROMIUM ?= /usr/bin/chromium
 
@@ -37,6 +37,13 @@ browser:
 	    apt-get install -y --no-install-recommends chromium > /dev/null 2>&1 \
 	    || { apt-get update > /dev/null && apt-get install -y --no-install-recommends chromium > /dev/null; }; \
 	  else echo "note: no $(CHROMIUM): the browser tests will skip (install your distribution's chromium)"; fi; }
+
+# Benchmark W1 (10k customers, ~1M events) and W10 (100k, ~10M): medians of 3 runs per stage,
+# the pandas and BG/NBD peers, an incremental run; reports in state/bench/reports (JSON, Markdown).
+# W100: customer-health bench --customers 1000000 --events 100000000 --repeat 1
+bench: $(STAMP)
+	$(BIN)/customer-health bench --customers 10000 --events 1000000 --repeat 3 --out state/bench/reports
+	$(BIN)/customer-health bench --customers 100000 --events 10000000 --repeat 3 --out state/bench/reports
 
 # Local Airflow 3 (SQLite metadata, all state under state/) running the DAGs on the demo dataset.
 AIRFLOW_ENV = PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW_HOME="$(CURDIR)/state/airflow" \

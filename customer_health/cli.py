@@ -216,6 +216,15 @@ def cmd_deliver_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from customer_health.bench import print_bench, run_bench
+
+    report = run_bench(args.customers, args.events, args.repeat, Path(args.out), seed=args.seed,
+                       config=args.config)
+    print_bench(_console(), report)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from customer_health.backtest_report import write_report
 
@@ -324,6 +333,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("deliver-alerts", parents=[common],
                        help="send new health alerts to the configured webhook and email (once each)")
     p.set_defaults(func=cmd_deliver_alerts)
+
+    p = sub.add_parser("bench", help="benchmark the pipeline stage by stage against its peers")
+    p.add_argument("--customers", type=_positive, default=10_000)
+    p.add_argument("--events", type=_positive,
+                   help="about how many events (default: about 100 per customer)")
+    p.add_argument("--repeat", type=_positive, default=3, help="runs to take the median of (3)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", default="state/bench/reports", help="folder of the JSON and Markdown reports")
+    p.add_argument("--config", help="configuration YAML (default: customer_health.yml)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log each step's details")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("docs", parents=[common],
                        help="generate the dbt documentation (every table and column, lineage)")
