@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -77,7 +78,11 @@ def read_export(dataset: Dataset, columns=("run_id", "scored_at", "as_of", "cust
     if not dataset.export.exists():
         return None
     seen = time.time()
-    table = pq.read_table(dataset.export, columns=list(columns)).to_pydict()
+    # One read of the whole file: pyarrow opens a path more than once (footer, then pages), and
+    # a publish may swap the file in between; the bytes of one open are one version of it.
+    with open(dataset.export, "rb") as handle:
+        data = pa.BufferReader(handle.read())
+    table = pq.read_table(data, columns=list(columns)).to_pydict()
     run_ids = set(table["run_id"])
     assert len(run_ids) == 1, f"customer_health mixes scoring runs: {run_ids}"
     return {"run_id": run_ids.pop(), "scored_at": max(table["scored_at"]),
