@@ -142,7 +142,8 @@ def print_publish(console: Console, settings: Settings) -> None:
         summary = pipeline.publish_step(settings)
     bands = ", ".join(f"{summary.bands.get(b, 0):,} {b}" for b in BAND_STYLE)
     console.print(f"[bold]Publish[/]: {summary.customers:,} customers ({bands}); "
-                  f"{summary.alerts:,} new alerts; Parquet exports in {settings.exports_dir}")
+                  f"{summary.alerts:,} new alerts; Parquet exports in {settings.exports_dir}; "
+                  f"serving copy for BI and the web app: {settings.serving_file}")
     if summary.postgres is not None:
         pg = summary.postgres
         console.print(f"  PostgreSQL copy: {len(pg.tables)} tables, {pg.rows:,} rows in schema "
