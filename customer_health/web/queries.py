@@ -73,17 +73,21 @@ def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------- at-risk list
 
+def _segment_and_owner(params: AtRiskParams | AlertParams, where: list[str], args: list[Any],
+                       table: str = "") -> None:
+    """The segment and owner filters both lists share (matched without regard to case)."""
+    for column, value in (("segment", params.segment), ("account_owner", params.owner)):
+        if value is not None:
+            where.append(f"lower({table}{column}) = lower(?)")
+            args.append(value)
+
+
 def _listed_sql(params: AtRiskParams, bands: Sequence[str], overrides: dict[str, str]
                 ) -> tuple[str, list[Any]]:
     """The filtered list (with its rank by revenue at risk) as a CTE, and its parameters."""
     where = ["h.health_band in (select unnest(?::varchar[]))"]
     args: list[Any] = [list(overrides), list(overrides.values()), list(bands)]
-    if params.segment is not None:
-        where.append("lower(h.segment) = lower(?)")
-        args.append(params.segment)
-    if params.owner is not None:
-        where.append("lower(h.account_owner) = lower(?)")
-        args.append(params.owner)
+    _segment_and_owner(params, where, args, table="h.")
     if params.min_revenue is not None:
         where.append("h.revenue_12m >= ?")
         args.append(params.min_revenue)
@@ -209,12 +213,7 @@ def alerts_page(con: duckdb.DuckDBPyConnection, params: AlertParams, page: Pagin
     if params.band:
         where.append("health_band in (select unnest(?::varchar[]))")
         args.append(list(params.band))
-    if params.segment is not None:
-        where.append("lower(segment) = lower(?)")
-        args.append(params.segment)
-    if params.owner is not None:
-        where.append("lower(account_owner) = lower(?)")
-        args.append(params.owner)
+    _segment_and_owner(params, where, args)
     if params.customer_id is not None:
         where.append("customer_id = ?")
         args.append(params.customer_id)
