@@ -117,3 +117,10 @@ def watchers(settings) -> list:
             scheme=queue.scheme, channels=list(queue.channels), redis_conn_id=queue.conn_id,
             poll_interval=queue.poll_seconds)))
     return found
+
+
+def asset_or_cron(asset, cron: str):
+    """A DAG schedule: each event of ``asset``, and also every ``cron`` (UTC)."""
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=asset)

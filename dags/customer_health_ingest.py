@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+from airflow.sdk import Asset, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from customer_health.airflow_triggers import watchers
+from customer_health.airflow_triggers import asset_or_cron, watchers
 from customer_health.assets import ASSET_GROUP, LANDING, RAW_LANDING, dag_defaults
 from customer_health.config import load_settings
 
@@ -51,10 +51,7 @@ def ingest_landing() -> dict:
 
 @dag(
     dag_id="customer_health_ingest",
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(settings.options.orchestration.safety_net_cron,
-                                       timezone="UTC"),
-        assets=landing_asset),
+    schedule=asset_or_cron(landing_asset, settings.options.orchestration.safety_net_cron),
     **dag_defaults(),
     tags=["customer_health", "ingest"],
     doc_md=__doc__,

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+from airflow.sdk import Asset, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from customer_health.airflow_triggers import asset_or_cron
 from customer_health.assets import ASSET_GROUP, DRIFT, SCORES, dag_defaults
 from customer_health.config import load_settings
 
@@ -40,10 +41,7 @@ def retrain_and_score() -> dict:
 
 @dag(
     dag_id="customer_health_retrain",
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(settings.options.orchestration.retrain_cron,
-                                       timezone="UTC"),
-        assets=drift_asset),
+    schedule=asset_or_cron(drift_asset, settings.options.orchestration.retrain_cron),
     **dag_defaults(),
     tags=["customer_health", "ml"],
     doc_md=__doc__,
