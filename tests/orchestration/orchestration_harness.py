@@ -234,6 +234,17 @@ class AirflowProcesses:
                 break
         for handle in self._handles:
             handle.close()
+        # A killed process can take a moment to finish exiting (it is tearing down its
+        # memory: no command line left, not yet a zombie), so survivors are those still
+        # there after a grace period.
+        deadline = time.monotonic() + 15
+        while True:
+            survivors = self._survivors()
+            if not survivors or time.monotonic() > deadline:
+                return survivors
+            time.sleep(0.2)
+
+    def _survivors(self) -> list[str]:
         survivors = []
         for name, proc in self.procs.items():
             try:
