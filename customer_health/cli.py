@@ -225,6 +225,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from customer_health.doctor import diagnose, print_diagnosis
+
+    diagnosis = diagnose(args.config, home=args.home, landing=args.landing,
+                         warehouse=args.warehouse, airflow_url=args.airflow_url,
+                         serving=args.serving)
+    if args.json:
+        json.dump(diagnosis.as_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_diagnosis(_console(), diagnosis)
+    return 0 if diagnosis.healthy else 1
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from customer_health.backtest_report import write_report
 
@@ -351,6 +365,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", parents=[common], help="last run, ledger, quarantine, model")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("doctor", parents=[common],
+                       help="check the deployment and say what to fix (exit 1 when a check fails)")
+    p.add_argument("--airflow-url",
+                   help="Airflow API server to check (default: AIRFLOW__API__BASE_URL; none: skipped)")
+    p.add_argument("--serving", action="store_true",
+                   help="this deployment runs `customer-health serve`: a missing token fails")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("evaluate", parents=[common],
                        help="AUC of the scores against a demo ground truth")
