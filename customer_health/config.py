@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -226,6 +227,41 @@ class AlertDeliveryConfig(_Strict):
     email: EmailDelivery | None = None
 
 
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class PrivacyConfig(_Strict):
+    """What personal data (the customers' email) the published tables and their exports carry.
+
+    none: no email and nothing derived from it downstream of the raw layer (the columns are
+    there, empty, so every table keeps one layout). hashed: ``email_hash``, an HMAC-SHA256 of the
+    normalised email keyed with the secret in ``hash_key_env`` (a plain SHA-256 when that variable
+    is unset), for CRMs to join on. plain: the hash and the email itself. Free text never leaves
+    the raw layer, whatever the mode.
+    """
+
+    export_personal_data: Literal["none", "hashed", "plain"] = "none"
+    # Name of the environment variable holding the hash key (never the key itself).
+    hash_key_env: str | None = "CUSTOMER_HEALTH_PII_KEY"
+
+    @field_validator("export_personal_data", mode="before")
+    @classmethod
+    def _mode(cls, value: Any) -> Any:
+        if value is None or isinstance(value, bool):
+            # YAML reads a bare null, no or false as these, not as the word none
+            raise ValueError(f"write one of none, hashed or plain (quoted if need be), not "
+                             f"{value!r}")
+        return value
+
+    @field_validator("hash_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(ENV_NAME, value):
+            raise ValueError("names the environment variable that holds the key (letters, digits "
+                             "and _, e.g. CUSTOMER_HEALTH_PII_KEY), never the key itself")
+        return value
+
+
 class DriftConfig(_Strict):
     # population stability index above which status warns that the model needs retraining
     psi_warning: float = Field(0.2, gt=0, le=10)
@@ -329,6 +365,7 @@ class FileConfig(_Strict):
     exports: ExportsConfig = Field(default_factory=ExportsConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     alert_delivery: AlertDeliveryConfig = Field(default_factory=AlertDeliveryConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     @field_validator("playbook")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 
 from customer_health.config import DBT_PROJECT_DIR, Settings
 
+log = logging.getLogger(__name__)
 
 PROFILE_PATH_VARIABLE = "CUSTOMER_HEALTH_DBT_WAREHOUSE_PATH"
 
@@ -45,6 +47,28 @@ def dbt_vars(settings: Settings, as_of: str | None) -> dict:
     }
 
 
+def privacy_vars(settings: Settings) -> dict:
+    """The privacy mode for the customer_contacts model, kept out of ``dbt_vars``: it changes what
+    customer_health carries, never a score, so it is no part of a scoring run's identity.
+
+    Only the name of the key's environment variable goes to dbt (the model reads the key from the
+    environment itself): dbt writes its vars to its logs and to run_results.json.
+    """
+    p = settings.options.privacy
+    if p.export_personal_data == "hashed" and not (
+            p.hash_key_env and os.environ.get(p.hash_key_env, "").strip()):
+        _warn_unkeyed(p.hash_key_env)
+    return {"export_personal_data": p.export_personal_data, "pii_hash_key_env": p.hash_key_env or ""}
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_unkeyed(variable: str | None) -> None:
+    where = f"the environment variable {variable} is not set" if variable else \
+        "privacy.hash_key_env is null"
+    log.warning("privacy: %s, so email_hash is a plain SHA-256 of the email, which anyone holding "
+                "a list of emails can match; set a secret key for an HMAC", where)
+
+
 def _quiet_dbt_logging() -> None:
     for name in ("dbt", "dbt.adapters", "dbt_common"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -79,7 +103,7 @@ def run_dbt(settings: Settings, command: str, *, select: str | None = None,
         "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target-path", str(settings.dbt_target_dir),
         "--log-path", str(settings.dbt_log_dir),
-        "--vars", json.dumps(dbt_vars(settings, as_of)),
+        "--vars", json.dumps({**dbt_vars(settings, as_of), **privacy_vars(settings)}),
         "--quiet",
         "--no-use-colors",
         "--no-send-anonymous-usage-stats",

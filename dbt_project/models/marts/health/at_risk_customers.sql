@@ -21,6 +21,8 @@ select
     score_delta,
     segment,
     account_owner,
-    as_of
+    as_of,
+    email_hash,
+    email
 from health
 where health_band in ('at_risk', 'critical')

@@ -15,6 +15,13 @@ history as (
 
 ),
 
+contacts as (
+
+    -- empty unless privacy.export_personal_data allows a hash or the email
+    select * from {{ ref('customer_contacts') }}
+
+),
+
 current_run as (
 
     select run_id, as_of, scored_at
@@ -58,11 +65,15 @@ with_previous as (
     select
         current_scores.*,
         previous_runs.health_score as previous_score,
-        current_scores.health_score - previous_runs.health_score as score_delta
+        current_scores.health_score - previous_runs.health_score as score_delta,
+        contacts.email_hash,
+        contacts.email
     from current_scores
     left join previous_runs
         on current_scores.customer_id = previous_runs.customer_id
         and previous_runs.recency_rank = 1
+    left join contacts
+        on current_scores.customer_id = contacts.customer_id
 
 ),
 
@@ -98,7 +109,9 @@ final as (
         score_source,
         model_version,
         run_id,
-        scored_at
+        scored_at,
+        cast(email_hash as {{ dbt.type_string() }}) as email_hash,
+        cast(email as {{ dbt.type_string() }}) as email
     from with_previous
 
 )
