@@ -16,6 +16,9 @@ AT_RISK_COLUMNS = [
     "recommended_action", "trend", "segment", "account_owner", "as_of",
 ]
 
+# the personal columns `at-risk --format csv/json` adds, as far as privacy.export_personal_data allows
+PERSONAL_COLUMNS = {"none": [], "hashed": ["email_hash"], "plain": ["email", "email_hash"]}
+
 
 class NoScoresYet(LookupError):
     """The warehouse exists but holds no published scores yet."""
@@ -43,7 +46,8 @@ def _query(settings: Settings, sql: str, params: list | None = None) -> pd.DataF
 def at_risk(settings: Settings, flt: AtRiskFilter) -> pd.DataFrame:
     """Customers in the given bands, most revenue at risk first (bound parameters only).
 
-    Segment and owner match without regard to case.
+    Segment and owner match without regard to case. The email hash and the email come along as
+    far as privacy.export_personal_data allows.
     """
     where, params = ["health_band in (select unnest(?))"], [list(flt.bands)]
     if flt.segment:
@@ -52,8 +56,9 @@ def at_risk(settings: Settings, flt: AtRiskFilter) -> pd.DataFrame:
     if flt.owner:
         where.append("lower(account_owner) = lower(?)")
         params.append(flt.owner)
+    columns = AT_RISK_COLUMNS + PERSONAL_COLUMNS[settings.options.privacy.export_personal_data]
     frame = _query(settings,
-                   f"select {', '.join(AT_RISK_COLUMNS)} from main.customer_health "
+                   f"select {', '.join(columns)} from main.customer_health "
                    f"where {' and '.join(where)} "
                    "order by revenue_at_risk desc, churn_risk desc, customer_id limit ?",
                    params + [flt.top])

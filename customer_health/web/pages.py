@@ -149,7 +149,7 @@ def at_risk_list(request: Request, params: Annotated[AtRiskParams, Query()],
         run = queries.overview(con, bands)
     first = page.offset + 1 if rows else 0
     return render(request, "list.html", nav="list", run=run, params=params, rows=rows,
-                  totals=totals, page=page, bands=bands, options=options, columns=table.COLUMNS,
+                  totals=totals, page=page, bands=bands, options=options, columns=web.columns,
                   links=_list_links(params, page, totals["total"]), first=first,
                   last=page.offset + len(rows), default_bands=web.default_bands,
                   page_sizes=sorted({s for s in PAGE_SIZES if s <= web.settings.options.serve.max_page_size}
@@ -167,7 +167,7 @@ def at_risk_csv(params: Annotated[CsvParams, Query()],
         rows, _ = queries.at_risk_page(con, params, bands, web.overrides.active_bands(), page)
     as_of = rows[0]["as_of"] if rows else date.today()
     name = f"at-risk-{as_of}-{'page-' + str(page.page) if page else 'all'}.csv"
-    return Response(table.csv_text(rows), media_type="text/csv; charset=utf-8",
+    return Response(table.csv_text(rows, web.columns), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

@@ -22,7 +22,8 @@ from customer_health.web.params import SORT_KEYS, AlertParams, AtRiskParams, Pag
 LIST_COLUMNS = ("rank", "customer_id", "health_band", "override_band", "health_score",
                 "previous_score", "score_delta", "trend", "churn_risk", "revenue_12m",
                 "revenue_at_risk", "segment", "plan", "region", "account_owner", "reasons",
-                "recommended_action", "as_of", "score_source", "model_version")
+                "recommended_action", "as_of", "score_source", "model_version", "email_hash",
+                "email")
 _SEVERITY = ("case {c} when 'critical' then 0 when 'at_risk' then 1 when 'watch' then 2 "
              "when 'healthy' then 3 end")
 SORT_SQL = {
@@ -105,7 +106,7 @@ def _listed_sql(params: AtRiskParams, bands: Sequence[str], overrides: dict[str,
                    h.customer_id, h.health_band, o.override_band, h.health_score, h.previous_score,
                    h.score_delta, h.trend, h.churn_risk, h.revenue_12m, h.revenue_at_risk,
                    h.segment, h.plan, h.region, h.account_owner, h.reasons, h.recommended_action,
-                   h.as_of, h.score_source, h.model_version
+                   h.as_of, h.score_source, h.model_version, h.email_hash, h.email
             from customer_health as h
             left join overrides as o on o.customer_id = h.customer_id
             where {' and '.join(where)}

@@ -19,6 +19,11 @@ class ErrorResponse(BaseModel):
     errors: list[ErrorItem] = Field(default_factory=list)
 
 
+EMAIL_HASH = ("join key for CRMs: HMAC-SHA256 (SHA-256 without a key) of the lower-cased, trimmed "
+              "email, hex; null unless privacy.export_personal_data is hashed or plain")
+EMAIL = "the customer's email; null unless privacy.export_personal_data is plain"
+
+
 class PageInfo(BaseModel):
     total: int = Field(description="rows matching the filters, over all pages")
     offset: int
@@ -51,6 +56,8 @@ class AtRiskItem(BaseModel):
     as_of: date | None
     score_source: str | None
     model_version: str | None
+    email_hash: str | None = Field(None, description=EMAIL_HASH)
+    email: str | None = Field(None, description=EMAIL)
     url: str = Field(description="this customer in the API")
 
 
@@ -152,6 +159,8 @@ class CustomerOut(BaseModel):
     model_version: str | None
     run_id: str | None
     scored_at: datetime | None
+    email_hash: str | None = Field(None, description=EMAIL_HASH)
+    email: str | None = Field(None, description=EMAIL)
     override: OverrideOut | None = Field(description="the CSM override in force, or the latest "
                                                      "expired one (status says which); null if none")
     override_history: list[OverrideOut] = Field(description="every override, newest first")

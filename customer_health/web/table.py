@@ -76,11 +76,22 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 
-def csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
+# Personal data, shown and exported only as far as privacy.export_personal_data allows.
+_EMAIL_HASH = Column("email_hash", "Email hash", _text, lambda v: v[:12] + "…" if v else "–")
+_EMAIL = Column("email", "Email", _text, lambda v: v or "–")
+PERSONAL_COLUMNS = {"none": (), "hashed": (_EMAIL_HASH,), "plain": (_EMAIL, _EMAIL_HASH)}
+
+
+def columns(privacy: str) -> tuple[Column, ...]:
+    """The table's columns under the privacy mode ``privacy`` (none, hashed or plain)."""
+    return COLUMNS + PERSONAL_COLUMNS[privacy]
+
+
+def csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column] = COLUMNS) -> str:
     """The rows as CSV with the table's headers, in the table's column order."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([c.label for c in COLUMNS])
+    writer.writerow([c.label for c in columns])
     for row in rows:
-        writer.writerow([c.csv(row.get(c.key)) for c in COLUMNS])
+        writer.writerow([c.csv(row.get(c.key)) for c in columns])
     return out.getvalue()
