@@ -109,47 +109,50 @@ def diagnose(config: str | os.PathLike | None = None, *, home: str | os.PathLike
 # folders
 
 
-def writable_folder(path: Path) -> tuple[bool, str]:
+def writable_folder(path: Path) -> tuple[bool, str, Path]:
     """Can the pipeline write in ``path`` (creating it and its missing parents if need be)?
+    (answer, what was found, the existing folder or file that decided it).
 
     Probed by creating an unnamed temporary file, not by permission bits: root ignores those,
     and a read-only mount or a full quota does not show in them.
     """
     existing = path
-    while not existing.exists():
-        if existing.parent == existing:
-            break
+    while not existing.exists() and existing.parent != existing:
         existing = existing.parent
     if not existing.is_dir():
-        return False, f"{existing} is a file, so the folder {path} cannot be created"
+        return False, f"{existing} is a file, so the folder {path} cannot be created", existing
     try:
         with tempfile.TemporaryFile(dir=existing, prefix=".customer-health-doctor-"):
             pass
     except OSError as exc:
-        return False, f"cannot write in {existing} ({exc.strerror or exc})"
+        return False, f"cannot write in {existing} ({exc.strerror or exc})", existing
     if existing == path:
-        return True, f"{path} is writable"
-    return True, f"{path} does not exist yet; the first run creates it ({existing} is writable)"
+        return True, f"{path} is writable", existing
+    return True, f"{path} does not exist yet; the first run creates it ({existing} is writable)", existing
 
 
 def check_paths(settings: Settings) -> list[Check]:
     """Every folder the pipeline writes: home, warehouse, exports, models, serving copy, app DB."""
+    home = "paths.home, --home or CUSTOMER_HEALTH_HOME"
     folders = (
-        ("home folder", settings.home, "paths.home, --home or CUSTOMER_HEALTH_HOME"),
+        ("home folder", settings.home, home),
         ("warehouse folder", settings.warehouse.parent,
          "paths.warehouse, --warehouse or CUSTOMER_HEALTH_WAREHOUSE"),
-        ("exports folder", settings.exports_dir, "paths.home"),
-        ("models folder", settings.models_dir, "paths.home"),
-        ("serving copy folder", settings.serving_file.parent, "paths.home"),
-        ("app database folder", settings.app_db.parent, "paths.home"),
-        ("dbt artefacts folder", settings.dbt_target_dir, "paths.home"),
+        ("exports folder", settings.exports_dir, home),
+        ("models folder", settings.models_dir, home),
+        ("serving copy folder", settings.serving_file.parent, home),
+        ("app database folder", settings.app_db.parent, home),
+        ("dbt artefacts folder", settings.dbt_target_dir, home),
     )
     checks = []
     for name, folder, setting in folders:
-        ok, detail = writable_folder(folder)
-        fix = "" if ok else (f"Make {folder} a folder the user running the pipeline can write "
-                             f"(or remove the file in its way), or choose another with {setting}.")
-        checks.append(Check(name, "ok" if ok else "fail", detail, fix))
+        ok, detail, decider = writable_folder(folder)
+        if ok:
+            checks.append(Check(name, "ok", detail))
+            continue
+        first = (f"Remove or rename the file {decider}" if decider.exists() and not decider.is_dir()
+                 else f"Let the user running the pipeline write in {decider}")
+        checks.append(Check(name, "fail", detail, f"{first}, or choose another folder with {setting}."))
     return checks
 
 
@@ -292,9 +295,9 @@ def check_warehouse(settings: Settings, facts: WarehouseFacts,
     if not any(raw.values()):
         return Check("warehouse", "warn", f"{path} opens read-only but holds no data: no data "
                      "loaded yet", "Run `customer-health run` to load the landing files.")
-    counts = ", ".join(f"{v:,} {k}" for k, v in raw.items())
-    return Check("warehouse", "ok", f"{path} opens read-only: {counts} from "
-                 f"{facts.rows.get('files', 0):,} file(s)")
+    counts = ", ".join(f"{k} {v:,}" for k, v in raw.items())
+    return Check("warehouse", "ok", f"{path} opens read-only; raw rows: {counts}, from "
+                 f"{facts.rows.get('files', 0):,} landing file(s)")
 
 
 def _bounds_fix() -> str:
