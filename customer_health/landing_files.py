@@ -15,11 +15,15 @@ _IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".crdownload")
 
 
 def is_delivery(path: Path) -> bool:
-    """True for a file (or symlink) ingest should read; False for hidden or half-written files."""
+    """True for a file (or symlink) ingest should read; False for hidden or half-written files.
+
+    A symlink counts (ingest refuses it when it leads out of the landing folder, and records a
+    dangling one as failed), except one to a folder: folders are not deliveries.
+    """
     name = path.name
     if name.startswith(_SKIPPED_PREFIXES) or name.endswith(_IN_PROGRESS_SUFFIXES):
         return False
-    return path.is_file() or path.is_symlink()
+    return path.is_file() or (path.is_symlink() and not path.is_dir())
 
 
 def entity_files(folder: Path) -> list[Path]:

@@ -21,7 +21,9 @@ import duckdb
 import pandas as pd
 
 from customer_health.ingest.contracts import CONTRACTS, ENTITIES, Contract
-from customer_health.ingest.readers import LINE, FileUnreadable, read_landing_file
+from customer_health.ingest.readers import (
+    LINE, FileEmpty, FileUnreadable, ParsedFile, read_landing_file,
+)
 from customer_health.ingest.rows import check_rows
 from customer_health.landing_files import entity_files
 
@@ -37,6 +39,8 @@ class FileOutcome:
     loaded: int = 0
     quarantined: int = 0
     reason: str | None = None
+    # loaded rows naming a customer_id the customers feed does not hold (yet): kept, reported
+    unknown_customers: int = 0
 
 
 @dataclass
@@ -59,6 +63,7 @@ class IngestReport:
             "files_already_loaded": self.skipped,
             "rows_loaded": self.total("loaded"),
             "rows_quarantined": self.total("quarantined"),
+            "rows_with_unknown_customer": self.total("unknown_customers"),
             "missing_entities": list(self.missing_entities),
         }
 
@@ -75,8 +80,16 @@ def _content_hash(path: Path) -> str:
 
 
 def _records(frame: pd.DataFrame) -> list[str]:
+    """Each row as a JSON object (the original values a quarantined row keeps)."""
     if frame.empty:
         return []
+    if frame.columns.duplicated().any():     # a header that repeats a name: keep every value
+        seen: Counter = Counter()
+        names = []
+        for name in frame.columns:
+            seen[name] += 1
+            names.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+        frame = frame.set_axis(names, axis=1)
     return frame.to_json(orient="records", lines=True, date_format="iso",
                          default_handler=str).splitlines()
 
@@ -135,21 +148,56 @@ class _Batch:
 
 
 HEADER_NAME = re.compile(r"^[a-z_][a-z0-9_ .-]{0,63}$")
+OTHER_DELIMITERS = {";": "a semicolon", "\t": "a tab", "|": "a pipe"}
 
 
-def _missing_columns_reason(missing: list[str], found) -> str:
-    """Say which required columns are missing; never echo a first line that holds data."""
-    names = [str(c) for c in found if c != LINE]
-    if names and all(HEADER_NAME.match(n) for n in names):
+def _wrong_delimiter(found: list[str], required: tuple[str, ...]) -> str | None:
+    """The delimiter a one-column header really uses, when splitting on it finds the columns."""
+    if len(found) != 1:
+        return None
+    for delimiter, name in OTHER_DELIMITERS.items():
+        names = [n.strip() for n in found[0].split(delimiter)]
+        if len(names) > 1 and set(required) <= set(names):
+            return name
+    return None
+
+
+def _missing_columns_reason(missing: list[str], found: list[str], fmt: str,
+                            required: tuple[str, ...]) -> tuple[str, bool]:
+    """Say which required columns are missing, and whether line 1 is data rather than a header.
+
+    Never echoes a first line that holds data (it may hold personal data).
+    """
+    delimiter = _wrong_delimiter(found, required) if fmt == "csv" else None
+    if delimiter:
+        return (f"missing required column(s): {', '.join(missing)}; the header is separated "
+                f"by {delimiter}, not by the file's delimiter (comma for .csv, tab for .tsv)",
+                False)
+    if not found or all(HEADER_NAME.match(n) for n in found) or fmt != "csv":
         return (f"missing required column(s): {', '.join(missing)}; "
-                f"columns found: {', '.join(names)}")
+                f"columns found: {', '.join(found) or 'none'}", False)
     return (f"missing required column(s): {', '.join(missing)}; the first line does not look "
-            "like a header (is the header missing, or is the delimiter not a comma?)")
+            "like a header (is the header missing, or is the delimiter not a comma?)", True)
+
+
+def _unknown_customers(con: duckdb.DuckDBPyConnection) -> int:
+    """Rows of the batch being inserted whose customer_id the customers feed does not hold."""
+    return con.execute(
+        "select count(*) from _good_batch g where not exists "
+        "(select 1 from raw.customers c where c.customer_id = g.customer_id)").fetchone()[0]
 
 
 def _ingest_file(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, rel: str,
                  validator: Validator | None, landing: Path) -> FileOutcome | None:
-    digest = _content_hash(path) if path.exists() else "missing"
+    inside = path.resolve().is_relative_to(landing.resolve())
+    if not inside:
+        # never read a file outside the landing folder, not even to hash it
+        digest = "outside:" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()
+    else:
+        try:
+            digest = _content_hash(path)
+        except OSError:          # dangling link, removed meanwhile, unreadable: read says why
+            digest = "unreadable"
     seen = con.execute("select 1 from raw.ingest_ledger where path = ? and content_hash = ?",
                        [rel, digest]).fetchall()
     if seen:
@@ -157,7 +205,7 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path,
     batch = _Batch(con, contract, path, rel, digest, datetime.now(timezone.utc))
     con.begin()
     try:
-        outcome = _load(batch, validator, landing)
+        outcome = _load(batch, validator, inside)
         con.commit()
     except BaseException:
         con.rollback()
@@ -165,14 +213,24 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path,
     return outcome
 
 
-def _load(batch: _Batch, validator: Validator | None, landing: Path) -> FileOutcome:
+def _fail_every_row(batch: _Batch, parsed: ParsedFile, rule: str, reason: str,
+                    rows_in: int) -> FileOutcome:
+    """Nothing of this file can load: every parsed row goes to quarantine so nothing is lost."""
+    frame = parsed.frame
+    batch.quarantine(frame[LINE], pd.Series([rule] * len(frame)),
+                     pd.Series([reason] * len(frame)), _records(frame.drop(columns=[LINE])))
+    return FileOutcome(batch.contract.entity, batch.rel, "failed", rows_in, 0, rows_in,
+                       reason=reason)
+
+
+def _load(batch: _Batch, validator: Validator | None, inside: bool) -> FileOutcome:
     entity, rel = batch.contract.entity, batch.rel
 
     def finish(outcome: FileOutcome, fmt: str | None = None, extra=()) -> FileOutcome:
         batch.ledger(outcome, fmt, extra)
         return outcome
 
-    if not batch.path.resolve().is_relative_to(landing.resolve()):
+    if not inside:
         return finish(FileOutcome(entity, rel, "failed",
                                   reason="links outside the landing folder; not read"))
     twin = batch.con.execute(
@@ -183,27 +241,43 @@ def _load(batch: _Batch, validator: Validator | None, landing: Path) -> FileOutc
                                   reason=f"same content as {twin[0][0]}, already loaded"))
     try:
         parsed = read_landing_file(batch.path)
-    except (FileUnreadable, OSError) as exc:
+    except FileEmpty as exc:
+        return finish(FileOutcome(entity, rel, "empty", reason=str(exc)))
+    except FileUnreadable as exc:
         return finish(FileOutcome(entity, rel, "failed", reason=str(exc)))
+    except OSError as exc:       # a dangling link, a file removed or unreadable meanwhile
+        return finish(FileOutcome(entity, rel, "failed",
+                                  reason=f"cannot read the file ({exc.strerror or exc})"))
 
     frame, broken = parsed.frame, parsed.broken_lines
     rows_in = len(frame) + len(broken)
     # records that could not be parsed at all (a broken JSON line) are quarantined as they were
-    batch.quarantine(broken[LINE], pd.Series(["unparsable_record"] * len(broken)),
-                     broken["reason"], [json.dumps({"raw": r}) for r in broken["raw"]])
+    batch.quarantine(broken[LINE], broken["rule"], broken["reason"],
+                     [json.dumps({"raw": r}) for r in broken["raw"]])
+    if frame.empty and len(broken):
+        return finish(FileOutcome(entity, rel, "quarantined", rows_in, 0, rows_in,
+                                  reason="no record could be parsed; see raw.quarantine"),
+                      parsed.file_format)
+    found = [str(c) for c in frame.columns if c != LINE]
+    twice = sorted({c for c in found if found.count(c) > 1})
+    if twice:
+        reason = (f"column(s) {', '.join(twice)} appear more than once in the header "
+                  "(names are compared in lower case)")
+        return finish(_fail_every_row(batch, parsed, "duplicate_column", reason, rows_in),
+                      parsed.file_format)
     missing = [c for c in batch.contract.required if c not in frame.columns]
     if missing:
-        # nothing of this file can load: every row goes to quarantine so nothing is lost
-        reason = _missing_columns_reason(missing, frame.columns)
-        batch.quarantine(frame[LINE], pd.Series(["missing_column"] * len(frame)),
-                         pd.Series([reason] * len(frame)), _records(frame.drop(columns=[LINE])))
-        return finish(FileOutcome(entity, rel, "failed", rows_in, 0, rows_in, reason=reason),
+        reason, headerless = _missing_columns_reason(missing, found, parsed.file_format,
+                                                     batch.contract.required)
+        if headerless:   # line 1 is data too: read it as a row so it is not lost
+            parsed = read_landing_file(batch.path, header=False)
+            rows_in = len(parsed.frame) + len(parsed.broken_lines)
+        return finish(_fail_every_row(batch, parsed, "missing_column", reason, rows_in),
                       parsed.file_format)
 
     checked = check_rows(frame, batch.contract)
     bad = checked.bad
-    batch.quarantine(bad[LINE], bad["rule"], bad["reason"],
-                     _records(bad.drop(columns=["rule", "reason", LINE])))
+    batch.quarantine(bad[LINE], bad["rule"], bad["reason"], _records(checked.bad_records))
     good = checked.good
     if batch.contract.unique_key and not good.empty:
         dup_reasons = batch.duplicates(good)
@@ -214,7 +288,8 @@ def _load(batch: _Batch, validator: Validator | None, landing: Path) -> FileOutc
 
     quarantined = rows_in - len(good)
     if rows_in == 0:
-        return finish(FileOutcome(entity, rel, "empty", reason="header only, no data rows"),
+        what = "no data rows (header only)" if parsed.file_format == "csv" else "no data rows"
+        return finish(FileOutcome(entity, rel, "empty", reason=what),
                       parsed.file_format, checked.extra_columns)
     if good.empty:
         return finish(FileOutcome(entity, rel, "quarantined", rows_in, 0, quarantined,
@@ -238,13 +313,18 @@ def _load(batch: _Batch, validator: Validator | None, landing: Path) -> FileOutc
                                       reason=reason), parsed.file_format, checked.extra_columns)
 
     batch.con.register("_good_batch", good)
+    unknown = _unknown_customers(batch.con) if entity != "customers" else 0
     batch.con.execute(
         f"insert into raw.{entity} by name select * exclude ({LINE}), {LINE} as _line, "
         "? as _file_id, ? as _ingested_at from _good_batch", [batch.file_id, batch.now])
     batch.con.unregister("_good_batch")
     status = "loaded" if quarantined == 0 else "partial"
-    reason = None if quarantined == 0 else f"{quarantined} row(s) quarantined; see raw.quarantine"
-    return finish(FileOutcome(entity, rel, status, rows_in, len(good), quarantined, reason),
+    notes = [f"{quarantined} row(s) quarantined; see raw.quarantine"] if quarantined else []
+    if unknown:
+        notes.append(f"{unknown} row(s) name a customer_id the customers feed does not hold "
+                     "(yet); loaded, such customers show in status as outside the feed")
+    return finish(FileOutcome(entity, rel, status, rows_in, len(good), quarantined,
+                              "; ".join(notes) or None, unknown),
                   parsed.file_format, checked.extra_columns)
 
 

@@ -19,7 +19,8 @@ FUTURE_SLACK = timedelta(days=1)
 @dataclass(frozen=True)
 class CheckedRows:
     good: pd.DataFrame         # typed contract columns + LINE, one row per accepted record
-    bad: pd.DataFrame          # LINE, rule, reason, plus the original values of the row
+    bad: pd.DataFrame          # LINE, rule, reason of each quarantined record
+    bad_records: pd.DataFrame  # the original values of those records (same order)
     extra_columns: tuple[str, ...]
 
 
@@ -75,6 +76,13 @@ def _parse_timestamps(series: pd.Series) -> pd.Series:
     return parsed.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
 
 
+def _nested(series: pd.Series) -> pd.Series:
+    """True where a JSON record holds an object or a list instead of a single value."""
+    if not pd.api.types.is_object_dtype(series):
+        return pd.Series(False, index=series.index)
+    return series.map(lambda v: isinstance(v, (dict, list)))
+
+
 def _parse_numbers(series: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         return series.astype("float64")
@@ -85,16 +93,24 @@ def check_rows(frame: pd.DataFrame, contract: Contract, now: datetime | None = N
     """Apply the contract's row rules; every input row ends up in exactly one of good or bad."""
     now = now or datetime.now(timezone.utc)
     latest = pd.Timestamp(now.replace(tzinfo=None) + FUTURE_SLACK)
+    original = frame
+    frame = frame.copy(deep=False)  # columns are added and masked: not the caller's
     problems = _Problems(frame.index)
     typed = pd.DataFrame(index=frame.index)
 
     for col in contract.columns:
         if col not in frame.columns:
             frame[col] = pd.NA
+    nested = {}
+    for col in contract.columns:
+        nested[col] = _nested(frame[col])
+        if nested[col].any():
+            problems.add(nested[col], "bad_value", f"{col} holds a JSON object or list, not a value")
+            frame[col] = frame[col].mask(nested[col], pd.NA)
     for col in contract.strings:
         typed[col] = _as_text(frame[col])
     for col in contract.required:
-        problems.add(_as_text(frame[col]).isna(), "missing_value", f"{col} is empty")
+        problems.add(_as_text(frame[col]).isna() & ~nested[col], "missing_value", f"{col} is empty")
 
     for col in contract.timestamps:
         typed[col] = _parse_timestamps(frame[col])
@@ -132,9 +148,9 @@ def check_rows(frame: pd.DataFrame, contract: Contract, now: datetime | None = N
 
     typed[LINE] = frame[LINE].astype("int64")
     bad_mask = problems.mask
-    bad = frame.loc[bad_mask].copy()
-    bad["rule"] = problems.rule[bad_mask]
-    bad["reason"] = problems.reason[bad_mask]
+    bad = pd.DataFrame({LINE: frame.loc[bad_mask, LINE].astype("int64"),
+                        "rule": problems.rule[bad_mask], "reason": problems.reason[bad_mask]})
     known = set(contract.columns) | {LINE}
     extra = tuple(c for c in frame.columns if c not in known)
-    return CheckedRows(typed.loc[~bad_mask].reset_index(drop=True), bad.reset_index(drop=True), extra)
+    return CheckedRows(typed.loc[~bad_mask].reset_index(drop=True), bad.reset_index(drop=True),
+                       original.loc[bad_mask].drop(columns=[LINE]).reset_index(drop=True), extra)

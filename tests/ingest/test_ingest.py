@@ -205,11 +205,13 @@ def test_a_file_without_header_is_quarantined_and_its_data_not_echoed(tmp_path, 
           "C000002,2022-01-03,smb,basic,europe,Chen Wei,jane@private.com,2022-03-28\n")
     report, tables = ingest(tmp_path, landing)
     (outcome,) = report.outcomes
-    assert (outcome.status, outcome.rows_in, outcome.quarantined) == ("failed", 1, 1)
+    # line 1 is data, not a header: it is counted and quarantined too, nothing is lost
+    assert (outcome.status, outcome.rows_in, outcome.quarantined) == ("failed", 2, 2)
+    assert tables["quarantine"]["line"].tolist() == [1, 2]
     assert "does not look like a header" in outcome.reason
     assert "private.com" not in outcome.reason
     assert "private.com" not in tables["ingest_ledger"]["reason"].iloc[0]
-    assert tables["quarantine"]["rule"].tolist() == ["missing_column"]
+    assert tables["quarantine"]["rule"].tolist() == ["missing_column"] * 2
 
 
 def test_header_only_and_unknown_file_types_are_recorded(tmp_path, landing):
@@ -238,9 +240,14 @@ def test_quoted_newlines_keep_line_numbers_true_to_the_file(tmp_path, landing):
     assert tables["quarantine"]["line"].tolist() == [4]
 
 
-def test_non_utf8_bytes_name_the_line(tmp_path, landing):
+def test_non_utf8_bytes_quarantine_their_row_and_the_rest_loads(tmp_path, landing):
     (landing / "transactions" / "latin1.csv").write_bytes(
-        b"transaction_id,customer_id,occurred_at,product\nt1,c1,2025-01-01,caf\xe9\n")
-    report, _ = ingest(tmp_path, landing)
+        b"transaction_id,customer_id,occurred_at,product\nt1,c1,2025-01-01,caf\xe9\n"
+        b"t2,c1,2025-01-01,tea\n")
+    report, tables = ingest(tmp_path, landing)
     (outcome,) = report.outcomes
-    assert outcome.status == "failed" and "line 2" in outcome.reason and "UTF-8" in outcome.reason
+    assert (outcome.status, outcome.loaded, outcome.quarantined) == ("partial", 1, 1)
+    q = tables["quarantine"].iloc[0]
+    assert (q.line, q.rule) == (2, "bad_encoding")
+    assert "product" in q.reason and "0xe9" in q.reason and "UTF-8" in q.reason
+    assert json.loads(q.record)["raw"]  # the original values, the bad byte shown as \xe9
