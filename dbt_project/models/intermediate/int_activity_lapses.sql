@@ -1,5 +1,6 @@
 -- Lapses: activity after which the customer stayed silent (no payment, no inbound
--- interaction) for at least horizon_days. The lapse starts at that last activity.
+-- interaction) for at least horizon_days. The lapse starts at that last activity, which is
+-- the last activity of its day (a later one the same day would be closer than horizon_days).
 -- A silence still running at the end of the data only counts once it is horizon_days long.
 with
 
@@ -11,7 +12,7 @@ activity as (
 
 data_end as (
 
-    select max(occurred_at) as last_event_at from activity
+    select max(last_activity_at) as last_event_at from activity
 
 ),
 
@@ -19,8 +20,8 @@ with_next as (
 
     select
         customer_id,
-        occurred_at,
-        lead(occurred_at) over (partition by customer_id order by occurred_at) as next_activity_at
+        last_activity_at,
+        lead(first_activity_at) over (partition by customer_id order by activity_date) as next_activity_at
     from activity
 
 ),
@@ -29,11 +30,11 @@ lapses as (
 
     select
         with_next.customer_id,
-        with_next.occurred_at as lapse_started_at
+        with_next.last_activity_at as lapse_started_at
     from with_next
     cross join data_end
     where coalesce(with_next.next_activity_at, data_end.last_event_at)
-          >= {{ dbt.dateadd('day', var('horizon_days'), 'with_next.occurred_at') }}
+          >= {{ dbt.dateadd('day', var('horizon_days'), 'with_next.last_activity_at') }}
 
 )
 

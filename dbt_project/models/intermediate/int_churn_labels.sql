@@ -39,18 +39,20 @@ cancellations as (
 
 ),
 
+-- activity is by day and every bound below is a midnight, so a day's first instant is on the
+-- same side of each bound as all of that day's activity
 active_around as (
 
     select
         spine.customer_id,
         spine.as_of,
-        sum(case when activity.occurred_at < spine.cutoff_at then 1 else 0 end) as activities_before,
-        sum(case when activity.occurred_at >= spine.cutoff_at then 1 else 0 end) as activities_after
+        sum(case when activity.first_activity_at < spine.cutoff_at then 1 else 0 end) as active_days_before,
+        sum(case when activity.first_activity_at >= spine.cutoff_at then 1 else 0 end) as active_days_after
     from spine
     inner join activity
         on activity.customer_id = spine.customer_id
-        and activity.occurred_at >= {{ dbt.dateadd('day', -var('horizon_days'), 'spine.cutoff_at') }}
-        and activity.occurred_at < {{ dbt.dateadd('day', var('horizon_days'), 'spine.cutoff_at') }}
+        and activity.first_activity_at >= {{ dbt.dateadd('day', -var('horizon_days'), 'spine.cutoff_at') }}
+        and activity.first_activity_at < {{ dbt.dateadd('day', var('horizon_days'), 'spine.cutoff_at') }}
     group by spine.customer_id, spine.as_of
 
 ),
@@ -88,12 +90,12 @@ labels as (
     select
         spine.customer_id,
         spine.as_of,
-        coalesce(active_around.activities_before, 0) > 0
+        coalesce(active_around.active_days_before, 0) > 0
             and coalesce(cancelled.cancelled_before, 0) = 0 as is_eligible,
         case
             when not spine.label_observed then null
             when coalesce(cancelled.cancelled_within, 0) = 1 then 1
-            when coalesce(active_around.activities_after, 0) = 0 then 1
+            when coalesce(active_around.active_days_after, 0) = 0 then 1
             when lapsed.lapsed_within = 1 then 1
             else 0
         end as churned

@@ -19,6 +19,7 @@ days as (
         count(*) as inbound,
         sum(case when interaction_type = 'login' then 1 else 0 end) as logins,
         sum(case when interaction_type = 'feature_use' then 1 else 0 end) as feature_uses,
+        min(occurred_at) as first_inbound_at,
         max(occurred_at) as last_inbound_at
     from interactions
     group by customer_id, cast(occurred_at as date)
