@@ -6,21 +6,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import sys
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
 from customer_health.config import EXPECTATIONS_DIR, Settings
-from customer_health.dbt_runner import DbtResult, dbt_vars, run_dbt
+from customer_health.dbt_runner import DbtError, DbtResult, dbt_vars, run_dbt
 from customer_health.ingest import FileOutcome, IngestReport, ingest_landing
 from customer_health.locking import exclusive
 from customer_health.postgres_export import PostgresExport, export_to_postgres
 from customer_health.serving import publish_serving_copy
-from customer_health.warehouse import connect, dataset_id
+from customer_health.warehouse import (
+    WRITER_WAIT_SECONDS, connect, dataset_id, is_lock_conflict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,30 @@ SCORE_COLUMNS = [
 
 class NoDataError(RuntimeError):
     """The warehouse holds nothing to build features or scores from."""
+
+
+# Test hook of the crash tests (tests/e2e/test_crash_safety.py), inert unless the variable is set:
+# CUSTOMER_HEALTH_TEST_PAUSE_AT=<point>[#n] makes the n-th pass through <point> print
+# "customer-health paused at <point>" on stderr and sleep for ever, so that a test can SIGKILL
+# the process at exactly that moment. Points: ingest-committed (a landing file's transaction
+# has committed, the next one has not begun), ingest-validated (inside a file's transaction:
+# its quarantined rows written, its loaded rows not yet), score-written (inside the scoring
+# transaction: the run's rows written, not committed).
+PAUSE_VARIABLE = "CUSTOMER_HEALTH_TEST_PAUSE_AT"
+_passes: Counter = Counter()
+
+
+def pause_point(point: str) -> None:
+    wanted = os.environ.get(PAUSE_VARIABLE)
+    if not wanted:
+        return
+    _passes[point] += 1
+    name, _, nth = wanted.partition("#")
+    if name == point and _passes[point] == int(nth or 1):
+        print(f"customer-health paused at {wanted} (pid {os.getpid()})", file=sys.stderr,
+              flush=True)
+        while True:
+            time.sleep(60)
 
 
 @dataclass
@@ -72,10 +101,33 @@ def ingest_step(settings: Settings,
 
     if not settings.landing.is_dir():
         raise FileNotFoundError(f"{settings.landing}: landing folder not found")
-    validator = partial(validate_batch, suites_dir=EXPECTATIONS_DIR)
+    def validator(entity: str, frame: pd.DataFrame):
+        result = validate_batch(entity, frame, suites_dir=EXPECTATIONS_DIR)
+        pause_point("ingest-validated")
+        return result
+
+    def committed(outcome: FileOutcome | None) -> None:
+        if progress:
+            progress(outcome)
+        if outcome is not None:
+            pause_point("ingest-committed")
+
     with connect(settings.warehouse) as con:
         dataset_id(con)
-        return ingest_landing(con, settings.landing, validator=validator, progress=progress)
+        return ingest_landing(con, settings.landing, validator=validator, progress=committed)
+
+
+def _dbt(settings: Settings, command: str, **kwargs) -> DbtResult:
+    """``run_dbt``, retried while another process (a brief reader) holds the warehouse file:
+    dbt opens it itself, so ``connect``'s wait does not cover it. A refused open ran nothing."""
+    deadline = time.monotonic() + WRITER_WAIT_SECONDS
+    while True:
+        try:
+            return run_dbt(settings, command, **kwargs)
+        except DbtError as exc:
+            if not is_lock_conflict(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
 
 
 def feed_watermarks(settings: Settings) -> dict[str, date]:
@@ -115,7 +167,7 @@ def features_step(settings: Settings, as_of: str | None = None,
         )
     if as_of:
         _check_as_of(as_of, watermarks)
-    return run_dbt(settings, "build", exclude="tag:scores", as_of=as_of,
+    return _dbt(settings, "build", exclude="tag:scores", as_of=as_of,
                    extra_args=("--full-refresh",) if full_refresh else ())
 
 
@@ -282,6 +334,7 @@ def score_step(settings: Settings, retrain: bool = False) -> ScoreSummary:
                     "customers_scored, data_fingerprint, score_source, score_note) "
                     "values (?, ?, ?, ?, ?, ?, ?, ?)",
                     [run_id, scored_at, as_of, version, len(rows), fingerprint, source, note])
+        pause_point("score-written")
         con.commit()
     if model is None:
         return ScoreSummary(run_id, as_of, version, False, len(rows), score_source=source,
@@ -348,7 +401,7 @@ def publish_step(settings: Settings) -> PublishSummary:
             "where table_schema = 'main' and table_name = 'health_alerts'").fetchone()[0]
         if alerts_before:
             alerts_before = con.execute("select count(*) from main.health_alerts").fetchone()[0]
-    result = run_dbt(settings, "build", select="tag:scores")
+    result = _dbt(settings, "build", select="tag:scores")
     settings.exports_dir.mkdir(parents=True, exist_ok=True)
     exported = []
     with connect(settings.warehouse) as con:

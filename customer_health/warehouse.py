@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
@@ -87,33 +89,59 @@ class WarehouseBusy(RuntimeError):
     """Another process holds the warehouse for writing."""
 
 
+# How long a writer (a pipeline step) waits for another process's connection to close: a
+# `customer-health status` or at-risk read takes a moment; a BI tool holding the file open
+# for longer is named in the error (they should read the serving copy instead).
+WRITER_WAIT_SECONDS = 15.0
+_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
+
+
+def is_lock_conflict(error: BaseException | str) -> bool:
+    """Did DuckDB refuse to open the file because another process holds it?"""
+    return "could not set lock on file" in str(error).lower()
+
+
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    try:
-        return duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
+    deadline = time.monotonic() + (0 if read_only else WRITER_WAIT_SECONDS)
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not is_lock_conflict(exc):
+                raise
+            if time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            holder = _HOLDER.search(str(exc))
+            who = f" ({Path(holder[1]).name}, PID {holder[2]})" if holder else ""
             raise WarehouseBusy(
-                f"{path}: the warehouse is in use by another process (DuckDB allows one writer); "
-                "wait for the running pipeline to finish and retry"
+                f"{path}: the warehouse is in use by another process{who} (DuckDB allows one "
+                "writer); wait for the running pipeline to finish and retry"
             ) from None
-        raise
 
 
 @contextmanager
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse; writers also make sure the pipeline's own tables exist."""
+    """A connection to the warehouse; writers also make sure the pipeline's own tables exist.
+
+    Writers are pipeline steps, which hold the dataset lock. A reader in a process that runs
+    steps of this dataset waits for that lock too (see ``locking.queue_behind_runs``).
+    """
+    from customer_health.locking import queue_behind_runs  # locking imports this module
+
     if read_only and not path.exists():
         raise FileNotFoundError(
             f"{path}: no warehouse yet; run `customer-health run` first"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _open(path, read_only)
-    try:
-        if not read_only:
-            con.execute(SCHEMA_DDL)
-        yield con
-    finally:
-        con.close()
+    with queue_behind_runs(path) if read_only else nullcontext():
+        con = _open(path, read_only)
+        try:
+            if not read_only:
+                con.execute(SCHEMA_DDL)
+            yield con
+        finally:
+            con.close()
 
 
 def dataset_id(con: duckdb.DuckDBPyConnection) -> str:
