@@ -15,7 +15,6 @@ The dataset and the clean run are built once per session and shared with test_co
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import signal
