@@ -2,7 +2,7 @@
 
 Population stability index (PSI) per feature and for the churn risk, comparing the current
 scoring rows with the rows the model trained on (the eligible, labelled rows of its training
-as-of dates, re-read from the feature mart). Common reading: below 0.1 stable, 0.1 to the
+as-of dates, profiled when the model was trained: ``ml.reference``). Common reading: below 0.1 stable, 0.1 to the
 warning threshold moderate, above it the model sees a population it was not trained on and
 should be retrained.
 """
@@ -12,33 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import numpy as np
 import pandas as pd
+
+from ml import reference
 
 from customer_health.config import Settings
 from customer_health.warehouse import connect
 
-BINS = 10
-# An empty bin would make the index infinite; this share stands in for "almost none".
-_FLOOR = 1e-4
-
-
-def psi(reference: pd.Series, current: pd.Series) -> float:
-    """PSI of ``current`` against ``reference``: decile bins of the reference (numbers) or its
-    categories (text), plus one bin for missing values."""
-    if reference.dtype == object or isinstance(reference.dtype, pd.StringDtype):
-        ref_bins, cur_bins = reference.astype("string").fillna("(missing)"), current.astype("string").fillna("(missing)")
-    else:
-        ref = pd.to_numeric(reference, errors="coerce").astype("float64")
-        cur = pd.to_numeric(current, errors="coerce").astype("float64")
-        edges = np.unique(np.nanquantile(ref, np.linspace(0, 1, BINS + 1)[1:-1])) if ref.notna().any() else []
-        ref_bins = np.where(ref.isna(), -1, np.searchsorted(edges, ref, side="right"))
-        cur_bins = np.where(cur.isna(), -1, np.searchsorted(edges, cur, side="right"))
-    ref_share = pd.Series(ref_bins).value_counts(normalize=True)
-    cur_share = pd.Series(cur_bins).value_counts(normalize=True)
-    shares = pd.concat([ref_share, cur_share], axis=1).fillna(0.0).clip(lower=_FLOOR)
-    r, c = shares.iloc[:, 0], shares.iloc[:, 1]
-    return float(((c - r) * np.log(c / r)).sum())
+# PSI per column: ml.reference (the training side is profiled once, when a model is trained)
+psi = reference.psi
 
 
 @dataclass(frozen=True)
@@ -72,25 +54,32 @@ def compute_drift(settings: Settings, model_version: str) -> DriftReport | None:
     except (ModelNotFound, ValueError):
         return None
     first, last = model.training.get("train_as_of_min"), model.training.get("train_as_of_max")
+    profiled = model.reference is not None
     with connect(settings.warehouse, read_only=True) as con:
+        # with a profile of its training rows saved with the model, only today's rows are read
         frame = con.execute(
-            "select * from main.fct_customer_features "
-            "where is_eligible and ((churned is not null and as_of between ? and ?) or is_scoring_date)",
-            [first, last]).df()
-    reference = frame[~frame["is_scoring_date"] & frame["churned"].notna()]
+            "select * from main.fct_customer_features where is_eligible and (is_scoring_date or "
+            "(? and churned is not null and as_of between ? and ?))",
+            [not profiled, first, last]).df()
     current = frame[frame["is_scoring_date"]]
-    if reference.empty or current.empty:
+    training = frame[~frame["is_scoring_date"] & frame["churned"].notna()]
+    if current.empty or not (profiled or len(training)):
         return None
     options = settings.options.drift
-    ranked = sorted(model.features, key=lambda f: -model.feature_importance.get(f, 0.0))
-    rows = [(f, psi(reference[f], current[f])) for f in ranked[:options.features]]
+    ranked = sorted(model.features, key=lambda f: -model.feature_importance.get(f, 0.0))[:options.features]
 
     def risk(rows_: pd.DataFrame) -> pd.Series:
         raw = model.booster.predict(dataset.feature_matrix(rows_, model.features, model.categories),
                                     raw_score=True)
         return pd.Series(model.calibrator.predict(raw))
 
-    rows.insert(0, ("churn_risk", psi(risk(reference), risk(current))))
+    if profiled:
+        rows = [(f, reference.psi_against(model.reference[f], current[f])) for f in ranked]
+        rows.insert(0, (reference.RISK, reference.psi_against(model.reference[reference.RISK],
+                                                              risk(current))))
+    else:  # a model saved before profiles: re-read and re-score its training rows
+        rows = [(f, psi(training[f], current[f])) for f in ranked]
+        rows.insert(0, (reference.RISK, psi(risk(training), risk(current))))
     table = pd.DataFrame(rows, columns=["what", "psi"])
     table["level"] = [_level(v, options.psi_warning) for v in table["psi"]]
     table["psi"] = table["psi"].round(3)

@@ -53,6 +53,9 @@ class TrainedModel:
     # not in it).
     backtest: dict[str, Any] | None = None
     backtest_last_fold: Any = None
+    # ``ml.reference.profile`` of the training rows (saved beside the card as reference.json), the
+    # baseline of drift checks; None for models saved before it existed.
+    reference: dict[str, Any] | None = None
 
     def card(self) -> dict[str, Any]:
         """JSON-serialisable model card (card.json)."""

@@ -34,6 +34,7 @@ from ml.model import TrainedModel
 _VERSION = re.compile(r"^v(\d{4,})$")
 FILES = ("model.txt", "calibrator.json", "card.json", "card.md")
 LAST_FOLD_FILE = "backtest_last_fold.parquet"  # risks and outcomes of the backtest's last fold
+REFERENCE_FILE = "reference.json"  # distributions of the training rows, the baseline of drift checks
 LIVE_FILE = "LIVE"  # JSON: live version per dataset, rollback stack, history of decisions
 HISTORY_LIMIT = 50
 DEFAULT_TOLERANCE = 0.01
@@ -119,6 +120,8 @@ def save(model: TrainedModel, models_dir: str | Path) -> str:
             _write(tmp / "calibrator.json", calibrator_text)
             _write(tmp / "card.json", _json(card))
             _write(tmp / "card.md", render_markdown(card))
+            if model.reference is not None:
+                _write(tmp / REFERENCE_FILE, _json(model.reference))
             last_fold = getattr(model, "backtest_last_fold", None)
             if last_fold is not None and len(last_fold):
                 last_fold.to_parquet(tmp / LAST_FOLD_FILE, index=False)
@@ -180,6 +183,8 @@ def load(models_dir: str | Path, version: str, *, dataset_id: str | None = None)
     booster_text = (folder / "model.txt").read_text(encoding="utf-8")
     model = TrainedModel.from_parts(booster_text, calibrator, card)
     model.version = version
+    if (folder / REFERENCE_FILE).is_file():
+        model.reference = json.loads((folder / REFERENCE_FILE).read_text(encoding="utf-8"))
     return model
 
 

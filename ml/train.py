@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ml import calibration, dataset, scorecard as scorecards
+from ml import calibration, dataset, reference, scorecard as scorecards
 from ml._lightgbm import lgb
 from ml.catalogue import Catalogue, load_catalogue
 from ml.metrics import classification_metrics
@@ -227,6 +227,9 @@ def train(
     gain = booster.feature_importance(importance_type="gain")
     importance = {f: float(g) for f, g in sorted(zip(features, gain), key=lambda t: -t[1])}
 
+    risk_train = calibrator.predict(booster.predict(X_train, raw_score=True))
+    reference_profile = reference.profile(sp.train, features, risk_train)
+
     fingerprint = dataset.fingerprint(frame, _fingerprinted(resolved, embargo_days, scorecard), catalogue)
 
     training = {
@@ -260,4 +263,5 @@ def train(
         feature_importance=importance,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         categories=categories,
+        reference=reference_profile,
     )

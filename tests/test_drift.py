@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from customer_health.drift import psi
@@ -30,3 +31,31 @@ def test_missing_values_and_categories_count():
     assert psi(plans, plans.sample(frac=1.0, random_state=0)) < 1e-9
     moved = pd.Series(["basic"] * 200 + ["pro"] * 300 + ["premium"] * 500, dtype=object)
     assert psi(plans, moved) > 0.5
+
+
+def test_drift_from_the_saved_training_profile_equals_rereading_the_training_rows(scored, demo,
+                                                                                  monkeypatch):
+    """The profile saved with the model stands in for its training rows: same PSI per feature
+    and for the risk as re-reading and re-scoring those rows from the feature mart."""
+    from customer_health import drift
+    from customer_health.config import load_settings
+    from ml import registry
+
+    settings = load_settings(str(demo["config"]), home=scored["home"], landing=demo["landing"])
+    live = registry.live_version(settings.models_dir, registry.read_card(
+        settings.models_dir, registry.list_versions(settings.models_dir)[-1])["dataset_id"])
+    assert (settings.models_dir / live / registry.REFERENCE_FILE).is_file()
+    profiled = drift.compute_drift(settings, live)
+
+    load = registry.load
+
+    def without_profile(*args, **kwargs):
+        model = load(*args, **kwargs)
+        model.reference = None
+        return model
+
+    monkeypatch.setattr(registry, "load", without_profile)
+    reread = drift.compute_drift(settings, live)
+    assert profiled is not None and reread is not None
+    assert list(profiled.table["what"]) == list(reread.table["what"])
+    assert profiled.table["psi"].tolist() == pytest.approx(reread.table["psi"].tolist(), abs=0.002)
