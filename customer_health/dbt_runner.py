@@ -13,6 +13,9 @@ from customer_health.config import DBT_PROJECT_DIR, Settings
 log = logging.getLogger(__name__)
 
 PROFILE_PATH_VARIABLE = "CUSTOMER_HEALTH_DBT_WAREHOUSE_PATH"
+# The as-of dates the feature models build (macro feature_spine): "full" or "scoring".
+SPINE_VARIABLE = "CUSTOMER_HEALTH_FEATURE_SPINE"
+SPINES = ("full", "scoring")
 
 
 class DbtError(RuntimeError):
@@ -88,14 +91,21 @@ def _release_warehouse() -> None:
 
 
 def run_dbt(settings: Settings, command: str, *, select: str | None = None,
-            exclude: str | None = None, as_of: str | None = None,
+            exclude: str | None = None, as_of: str | None = None, spine: str = "full",
             extra_args: tuple[str, ...] = ()) -> DbtResult:
-    """Invoke ``dbt <command>`` (e.g. "build", "docs generate") on the dataset of ``settings``."""
+    """Invoke ``dbt <command>`` (e.g. "build", "docs generate") on the dataset of ``settings``.
+
+    ``spine`` "scoring" builds the feature models for the scoring date only (see the macro
+    feature_spine); "full" builds every as-of date of the training spine.
+    """
+    if spine not in SPINES:
+        raise ValueError(f"spine must be one of {SPINES}, not {spine!r}")
     from dbt.cli.main import dbtRunner  # heavy import: only when dbt actually runs
 
     _quiet_dbt_logging()
     # The profile reads the warehouse path from this variable (dbt_project/profiles.yml).
     os.environ[PROFILE_PATH_VARIABLE] = str(settings.warehouse)
+    os.environ[SPINE_VARIABLE] = spine
     settings.dbt_target_dir.mkdir(parents=True, exist_ok=True)
     args = [
         *command.split(),

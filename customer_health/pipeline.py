@@ -152,12 +152,33 @@ def _check_as_of(as_of: str, watermarks: dict[str, date]) -> None:
 
 
 @exclusive
+def _feature_spine(settings: Settings, as_of: str | None, full_refresh: bool) -> str:
+    """"scoring" when the next score step reuses the live model for the latest date and the
+    feature mart already holds training rows; else "full" (training needs every as-of date)."""
+    from ml.registry import live_version
+
+    if as_of or full_refresh or settings.options.model.retrain != "scheduled":
+        return "full"
+    with connect(settings.warehouse, read_only=True) as con:
+        built = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'main' and table_name = 'fct_customer_features'").fetchone()[0]
+        if not built or not con.execute("select count(*) from main.fct_customer_features "
+                                        "where not is_scoring_date").fetchone()[0]:
+            return "full"
+        ds = dataset_id(con)
+    return "scoring" if live_version(settings.models_dir, ds) else "full"
+
+
 def features_step(settings: Settings, as_of: str | None = None,
-                  full_refresh: bool = False) -> DbtResult:
+                  full_refresh: bool = False, spine: str | None = None) -> DbtResult:
     """Build staging, intermediate and feature marts with dbt (tests included).
 
     The scoring date defaults to the latest date every feed has reached. The event models are
     incremental; ``full_refresh`` rebuilds them from all raw events (after a change of their logic).
+    ``spine`` None chooses: a refresh that the live model will score builds the scoring date
+    only ("scoring"), anything that may train builds every as-of date ("full"). A live model
+    missing a feature the mart has since gained trains on the training rows of the last full build.
     """
     watermarks = feed_watermarks(settings)
     if not watermarks:
@@ -167,8 +188,9 @@ def features_step(settings: Settings, as_of: str | None = None,
         )
     if as_of:
         _check_as_of(as_of, watermarks)
-    return _dbt(settings, "build", exclude="tag:scores", as_of=as_of,
-                   extra_args=("--full-refresh",) if full_refresh else ())
+    spine = spine or _feature_spine(settings, as_of, full_refresh)
+    return _dbt(settings, "build", exclude="tag:scores", as_of=as_of, spine=spine,
+                extra_args=("--full-refresh",) if full_refresh else ())
 
 
 def _ledger_fingerprint(con) -> str:
@@ -350,10 +372,11 @@ def score_step(settings: Settings, retrain: bool = False) -> ScoreSummary:
 def retrain_step(settings: Settings) -> ScoreSummary:
     """Train a new model on the latest data and score with the live one.
 
-    The features are rebuilt for the latest date first (a backfill may have left an earlier one).
-    The new model goes live only when the promotion guard lets it; the summary says which scores.
+    The features are rebuilt for the latest date and every training date first (a backfill may
+    have left an earlier one). The new model goes live only when the promotion guard lets it; the
+    summary says which scores.
     """
-    features_step(settings)
+    features_step(settings, spine="full")
     return score_step(settings, retrain=True)
 
 

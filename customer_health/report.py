@@ -176,7 +176,7 @@ def print_backfill(console: Console, settings: Settings, start: str, end: str,
                       f"by {source}")
     print_publish(console, settings)
     with console.status("Rebuilding the features of the latest date"):
-        pipeline.features_step(settings)
+        pipeline.features_step(settings, spine="full")
     console.print(f"Backfilled {len(dates)} date(s) into customer_health_history; "
                   "customer_health still shows the latest date")
 

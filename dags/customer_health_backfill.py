@@ -62,7 +62,7 @@ def restore_latest_features() -> dict:
     from customer_health.pipeline import features_step
 
     with fail_fast(AirflowFailException):
-        return {"dbt_nodes_passed": features_step(load_settings()).passed}
+        return {"dbt_nodes_passed": features_step(load_settings(), spine="full").passed}
 
 
 @dag(

@@ -16,8 +16,10 @@ def test_round_trip_gives_identical_predictions(tmp_path, model, score_rows):
     model = copy.copy(model)  # the session model stays unsaved
     version = registry.save(model, tmp_path)
     assert version == "v0001" and model.version == "v0001"
-    assert sorted(p.name for p in (tmp_path / version).iterdir()) == ["calibrator.json", "card.json", "card.md", "model.txt"]
+    assert sorted(p.name for p in (tmp_path / version).iterdir()) == [
+        "calibrator.json", "card.json", "card.md", "model.txt", "reference.json"]
     loaded = registry.load(tmp_path, version)
+    assert loaded.reference == json.loads(json.dumps(model.reference))
     a = predict.score(model, score_rows, include_contributions=True)
     b = predict.score(loaded, score_rows, include_contributions=True)
     assert np.array_equal(a["churn_risk"].to_numpy(), b["churn_risk"].to_numpy())

@@ -78,6 +78,7 @@ month_ends as (
 
 as_of_dates as (
 
+    {% if feature_spine() == 'full' -%}
     select as_of, false as is_scoring_date, scoring_as_of, first_event_date
     from month_ends
     where as_of < scoring_as_of
@@ -85,6 +86,7 @@ as_of_dates as (
       and as_of >= {{ dbt.dateadd('day', 28, 'first_event_date') }}
 
     union all
+    {%- endif %}
 
     select scoring_as_of as as_of, true as is_scoring_date, scoring_as_of, first_event_date
     from scoring_date
