@@ -3,6 +3,7 @@ score, publish. Every step is idempotent: running it twice leaves the state of o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -200,10 +201,21 @@ def _ledger_fingerprint(con) -> str:
     return hashlib.sha256("\n".join(r[0] for r in rows).encode()).hexdigest()
 
 
-def _read_features(con) -> pd.DataFrame:
+def _read_features(con, scoring_date_only: bool = False) -> pd.DataFrame:
+    where = " where is_scoring_date" if scoring_date_only else ""
     frame = con.execute(
-        "select * from main.fct_customer_features order by customer_id, as_of").df()
+        f"select * from main.fct_customer_features{where} order by customer_id, as_of").df()
     return frame.rename(columns={"is_eligible": "eligible"})
+
+
+def _feature_history(settings: Settings) -> Callable[[], pd.DataFrame]:
+    """Every as-of date of the feature mart, read on first call only: scoring with the live
+    model needs the scoring date alone, training and the scorecard's calibration the history."""
+    @functools.cache
+    def read() -> pd.DataFrame:
+        with connect(settings.warehouse, read_only=True) as con:
+            return _read_features(con)
+    return read
 
 
 def _score_rows(scored: pd.DataFrame, revenue: pd.Series, run_id: str,
@@ -232,8 +244,8 @@ def _score_rows(scored: pd.DataFrame, revenue: pd.Series, run_id: str,
     return out[SCORE_COLUMNS]
 
 
-def _model_or_none(settings: Settings, frame: pd.DataFrame, ds: str, *, backfill: bool,
-                   retrain: bool):
+def _model_or_none(settings: Settings, history: Callable[[], pd.DataFrame], columns: pd.Index,
+                   ds: str, *, backfill: bool, retrain: bool):
     """(model, reused, unmet bounds): the model to score with, or None and why there is none.
 
     The live model scores new data as it is (``model.retrain: scheduled``) unless ``retrain``
@@ -249,14 +261,14 @@ def _model_or_none(settings: Settings, frame: pd.DataFrame, ds: str, *, backfill
     live = live_version(settings.models_dir, ds)
     if live and not (backfill or retrain) and m.retrain == "scheduled":
         model = load(settings.models_dir, live, dataset_id=ds)
-        missing = [f for f in model.features if f not in frame.columns]
+        missing = [f for f in model.features if f not in columns]
         if not missing:
             return model, True, []
         log.warning("live model %s needs features the mart no longer has (%s); training a new one",
                     live, ", ".join(missing))
     try:
         model, reused = ensure_model(
-            settings.models_dir, frame, dataset_id=ds,
+            settings.models_dir, history(), dataset_id=ds,
             params={"seed": m.seed, **m.params.given()}, num_threads=m.num_threads,
             min_rows=m.min_labelled_rows, min_positives=m.min_positives, min_cutoffs=m.min_cutoffs,
             scorecard=settings.options.scorecard.definition(),
@@ -312,22 +324,23 @@ def score_step(settings: Settings, retrain: bool = False) -> ScoreSummary:
 
     with connect(settings.warehouse) as con:
         ds = dataset_id(con)
-        frame = _read_features(con)
+        scoring_rows = _read_features(con, scoring_date_only=True)
         ledger = _ledger_fingerprint(con)
-    if frame.empty:
+    if scoring_rows.empty:
         raise NoDataError("the feature mart is empty; run the features step first")
-    current = frame[frame["is_scoring_date"] & frame["eligible"]]
-    as_of = pd.Timestamp(frame.loc[frame["is_scoring_date"], "as_of"].iloc[0]).date().isoformat()
+    current = scoring_rows[scoring_rows["eligible"]]
+    as_of = pd.Timestamp(scoring_rows["as_of"].iloc[0]).date().isoformat()
     backfill = date.fromisoformat(as_of) < min(feed_watermarks(settings).values())
-    model, reused, cold_start = _model_or_none(settings, frame, ds, backfill=backfill,
-                                               retrain=retrain)
+    history = _feature_history(settings)
+    model, reused, cold_start = _model_or_none(settings, history, scoring_rows.columns, ds,
+                                               backfill=backfill, retrain=retrain)
     note = None
     if model is not None:
         scored = score(model, current)
         source, version, fingerprint = "model", model.version, model.data_fingerprint
         identity = version
     else:
-        scored, calibration = _scorecard_scores(settings, frame, current)
+        scored, calibration = _scorecard_scores(settings, history(), current)
         source = version = "scorecard"
         fingerprint = None
         note = json.dumps({"reasons": cold_start, "calibration": calibration})
