@@ -118,9 +118,16 @@ def ingest_step(settings: Settings,
         return ingest_landing(con, settings.landing, validator=validator, progress=committed)
 
 
+# A pipeline build runs the models and their data tests. dbt's unit tests check the SQL logic
+# on fixed rows, whatever the data: `make test` runs them (tests/e2e/test_dbt_unit_tests.py).
+PIPELINE_BUILD_ARGS = ("--exclude-resource-type", "unit_test")
+
+
 def _dbt(settings: Settings, command: str, **kwargs) -> DbtResult:
-    """``run_dbt``, retried while another process (a brief reader) holds the warehouse file:
-    dbt opens it itself, so ``connect``'s wait does not cover it. A refused open ran nothing."""
+    """``run_dbt`` of a pipeline build, retried while another process (a brief reader) holds the
+    warehouse file: dbt opens it itself, so ``connect``'s wait does not cover it. A refused open
+    ran nothing."""
+    kwargs["extra_args"] = PIPELINE_BUILD_ARGS + tuple(kwargs.get("extra_args", ()))
     deadline = time.monotonic() + WRITER_WAIT_SECONDS
     while True:
         try:
