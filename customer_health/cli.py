@@ -63,12 +63,15 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from customer_health.locking import dataset_lock
     from customer_health.report import print_run
 
     settings = _settings(args)
     console = _console()
-    print_run(console, settings, as_of=args.as_of, full_refresh=args.full_refresh)
-    _print_at_risk(console, settings, _filter_from(args, settings))
+    # one lock for the whole run: a second run waits for all of this one, not step by step
+    with dataset_lock(settings.home, settings.options.paths.lock_wait_seconds, purpose="run"):
+        print_run(console, settings, as_of=args.as_of, full_refresh=args.full_refresh)
+        _print_at_risk(console, settings, _filter_from(args, settings))
     return 0
 
 

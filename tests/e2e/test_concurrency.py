@@ -144,7 +144,7 @@ def test_a_run_told_not_to_wait_refuses_and_names_the_run_holding_the_dataset(tm
         holder.kill()
     error = second.err.read_text()
     assert re.search(rf"error: {re.escape(str(home))}: another customer-health run holds this "
-                     rf"dataset \(pid {holder.pid} on \S+ since [0-9-]+ [0-9:]+ UTC, ingest: "
+                     rf"dataset \(pid {holder.pid} on \S+ since [0-9-]+ [0-9:]+ UTC, run: "
                      rf"customer-health run --config ", error), error
     assert "Ingest:" not in second.output()  # it touched nothing
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
