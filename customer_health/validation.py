@@ -15,6 +15,11 @@ How it runs (choices checked against great-expectations 1.24.1 and pandas 3):
   neither hashes nor scans them. A column the suite only needs to exist (``expect_column_to_exist``
   and nothing else) is handed over as a placeholder of zeros, so its values (``text`` is personal
   data) never reach GX.
+- A batch is validated with GX's ``BOOLEAN_ONLY`` result format first (about 2.5x faster than
+  ``SUMMARY``: no counts, no samples); only a batch that fails is validated again with
+  ``SUMMARY``, so its failures carry counts and samples. The stored result of a passing batch
+  says which expectations ran and passed, without counts.
+- GX's batch fingerprint (a hash of the whole DataFrame, used only as a label) is switched off.
 - Timestamps are handed to GX as ``datetime64[ns]``: for any other unit (pandas 3 parses to
   microseconds) GX 1.24 compares values one by one in Python, about 7x slower, and string bounds
   fail with "Cannot compare Timestamp with datetime.date".
@@ -45,6 +50,7 @@ LATEST_PARAMETER = "latest_allowed_timestamp"
 DEFAULT_FUTURE_SLACK_DAYS = 2
 SAMPLE_SIZE = 5
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
+PASS_FAIL_FORMAT = {"result_format": "BOOLEAN_ONLY"}
 # Keys of an expectation result that can carry column values.
 _VALUE_KEYS = (
     "observed_value", "details", "partial_unexpected_list", "partial_unexpected_counts",
@@ -108,10 +114,16 @@ def validate_batch(entity: str, frame: pd.DataFrame, suites_dir: Path) -> BatchV
     # would load (and fingerprint-hash) the whole frame a second time: about 0.5 s per 1M rows.
     # GX keys the loaded batch by asset, so two batches must not be validated at the same time.
     with _validate_lock:
-        validator = validator_class(batch_definition=batch_definition,
-                                    batch_parameters={"dataframe": view},
-                                    result_format=RESULT_FORMAT)
-        result = validator.validate_expectation_suite(loaded.suite, {LATEST_PARAMETER: latest})
+        # Pass or fail first (2.5x faster: no counts, no samples); a failed batch (rare) is
+        # validated again for the counts and samples its reason and stored result carry.
+        for result_format in (PASS_FAIL_FORMAT, RESULT_FORMAT):
+            validator = validator_class(batch_definition=batch_definition,
+                                        batch_parameters={"dataframe": view},
+                                        result_format=result_format)
+            result = validator.validate_expectation_suite(loaded.suite,
+                                                          {LATEST_PARAMETER: latest})
+            if result.success:
+                break
     return _summarise(result, loaded.personal)
 
 
@@ -231,6 +243,11 @@ def _build_runtime() -> dict[str, Any]:
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.validator.v1_validator import Validator
 
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    # GX fingerprints every batch under HASH_THRESHOLD bytes (a full-frame hash, then md5) only
+    # to label it in batch markers; that is a third of the validation time of a large batch.
+    pandas_execution_engine.HASH_THRESHOLD = 0
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     source = context.data_sources.add_pandas(name="ingest_batches")

@@ -22,9 +22,9 @@ import pandas as pd
 
 from customer_health.ingest.contracts import CONTRACTS, ENTITIES, Contract
 from customer_health.ingest.readers import (
-    LINE, FileEmpty, FileUnreadable, ParsedFile, read_landing_file,
+    LINE, NESTED, FileEmpty, FileUnreadable, ParsedFile, read_landing_file,
 )
-from customer_health.ingest.rows import check_rows
+from customer_health.ingest.rows import checked_query, mark_duplicates, trimmed
 from customer_health.landing_files import entity_files
 
 log = logging.getLogger(__name__)
@@ -111,40 +111,18 @@ class _Batch:
              ",".join(extra) or None, self.now],
         )
 
-    def quarantine(self, lines: pd.Series, rules: pd.Series, reasons: pd.Series,
-                   records: list[str]) -> None:
+    def quarantine(self, lines, rules, reasons, records: list[str]) -> None:
         if len(lines) == 0:
             return
         frame = pd.DataFrame({
             "file_id": self.file_id, "entity": self.contract.entity, "path": self.rel,
-            "line": lines.to_numpy(), "rule": rules.to_numpy(), "reason": reasons.to_numpy(),
-            "record": records,
+            "line": pd.Series(lines, dtype="int64").to_numpy(),
+            "rule": pd.Series(rules, dtype=object).to_numpy(),
+            "reason": pd.Series(reasons, dtype=object).to_numpy(), "record": records,
         })
         self.con.register("_quarantine_batch", frame)
         self.con.execute("insert into raw.quarantine by name select * from _quarantine_batch")
         self.con.unregister("_quarantine_batch")
-
-    def duplicates(self, good: pd.DataFrame) -> pd.DataFrame:
-        """Rows whose event id is already loaded (earlier file) or repeats earlier in this file."""
-        key = self.contract.key
-        repeated = good[key].duplicated(keep="first")
-        reasons = pd.Series(pd.NA, index=good.index, dtype="object")
-        first_line = good.groupby(key, sort=False)[LINE].transform("first")
-        reasons[repeated] = (f"{key} repeats line " + first_line[repeated].astype(str)
-                             + " of this file")
-        self.con.register("_ids", good[[key]].drop_duplicates())
-        known = self.con.execute(
-            f"select r.{key} as id, l.path, r._line from raw.{self.contract.entity} r "
-            f"join _ids using ({key}) join raw.ingest_ledger l on l.file_id = r._file_id"
-        ).df()
-        self.con.unregister("_ids")
-        if not known.empty:
-            where = known.set_index("id")
-            hit = good[key].isin(where.index) & reasons.isna()
-            origin = where.loc[good.loc[hit, key]]
-            reasons[hit] = (f"{key} already loaded from " + origin["path"].to_numpy()
-                            + " line " + origin["_line"].astype(str).to_numpy())
-        return reasons.dropna()
 
 
 HEADER_NAME = re.compile(r"^[a-z_][a-z0-9_ .-]{0,63}$")
@@ -181,10 +159,10 @@ def _missing_columns_reason(missing: list[str], found: list[str], fmt: str,
 
 
 def _unknown_customers(con: duckdb.DuckDBPyConnection) -> int:
-    """Rows of the batch being inserted whose customer_id the customers feed does not hold."""
+    """Good rows of the batch whose customer_id the customers feed does not hold."""
     return con.execute(
-        "select count(*) from _good_batch g where not exists "
-        "(select 1 from raw.customers c where c.customer_id = g.customer_id)").fetchone()[0]
+        "select count(*) from _checked g where rule is null and not exists "
+        "(select 1 from raw.customers c where c.customer_id = g.customer_id)").fetchall()[0][0]
 
 
 def _ingest_file(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, rel: str,
@@ -216,9 +194,9 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path,
 def _fail_every_row(batch: _Batch, parsed: ParsedFile, rule: str, reason: str,
                     rows_in: int) -> FileOutcome:
     """Nothing of this file can load: every parsed row goes to quarantine so nothing is lost."""
-    frame = parsed.frame
-    batch.quarantine(frame[LINE], pd.Series([rule] * len(frame)),
-                     pd.Series([reason] * len(frame)), _records(frame.drop(columns=[LINE])))
+    lines = parsed.table[LINE].to_pylist()
+    batch.quarantine(lines, [rule] * len(lines), [reason] * len(lines),
+                     _records(parsed.records()))
     return FileOutcome(batch.contract.entity, batch.rel, "failed", rows_in, 0, rows_in,
                        reason=reason)
 
@@ -239,8 +217,9 @@ def _load(batch: _Batch, validator: Validator | None, inside: bool) -> FileOutco
     if twin:
         return finish(FileOutcome(entity, rel, "duplicate",
                                   reason=f"same content as {twin[0][0]}, already loaded"))
+    contract = batch.contract
     try:
-        parsed = read_landing_file(batch.path)
+        parsed = read_landing_file(batch.path, text_columns=contract.strings + contract.timestamps)
     except FileEmpty as exc:
         return finish(FileOutcome(entity, rel, "empty", reason=str(exc)))
     except FileUnreadable as exc:
@@ -249,56 +228,75 @@ def _load(batch: _Batch, validator: Validator | None, inside: bool) -> FileOutco
         return finish(FileOutcome(entity, rel, "failed",
                                   reason=f"cannot read the file ({exc.strerror or exc})"))
 
-    frame, broken = parsed.frame, parsed.broken_lines
-    rows_in = len(frame) + len(broken)
+    broken = parsed.broken_lines
+    rows_in = parsed.rows + len(broken)
     # records that could not be parsed at all (a broken JSON line) are quarantined as they were
     batch.quarantine(broken[LINE], broken["rule"], broken["reason"],
                      [json.dumps({"raw": r}) for r in broken["raw"]])
-    if frame.empty and len(broken):
+    if parsed.rows == 0 and len(broken):
         return finish(FileOutcome(entity, rel, "quarantined", rows_in, 0, rows_in,
                                   reason="no record could be parsed; see raw.quarantine"),
                       parsed.file_format)
-    found = [str(c) for c in frame.columns if c != LINE]
+    found = parsed.columns
     twice = sorted({c for c in found if found.count(c) > 1})
     if twice:
         reason = (f"column(s) {', '.join(twice)} appear more than once in the header "
                   "(names are compared in lower case)")
         return finish(_fail_every_row(batch, parsed, "duplicate_column", reason, rows_in),
                       parsed.file_format)
-    missing = [c for c in batch.contract.required if c not in frame.columns]
-    if missing:
+    missing = [c for c in contract.required if c not in found]
+    if missing and parsed.rows:
         reason, headerless = _missing_columns_reason(missing, found, parsed.file_format,
-                                                     batch.contract.required)
+                                                     contract.required)
         if headerless:   # line 1 is data too: read it as a row so it is not lost
             parsed = read_landing_file(batch.path, header=False)
-            rows_in = len(parsed.frame) + len(parsed.broken_lines)
+            rows_in = parsed.rows + len(parsed.broken_lines)
         return finish(_fail_every_row(batch, parsed, "missing_column", reason, rows_in),
                       parsed.file_format)
-
-    checked = check_rows(frame, batch.contract)
-    bad = checked.bad
-    batch.quarantine(bad[LINE], bad["rule"], bad["reason"], _records(checked.bad_records))
-    good = checked.good
-    if batch.contract.unique_key and not good.empty:
-        dup_reasons = batch.duplicates(good)
-        dups = good.loc[dup_reasons.index]
-        batch.quarantine(dups[LINE], pd.Series(["duplicate_id"] * len(dups)), dup_reasons,
-                         _records(frame.set_index(LINE).loc[dups[LINE]].reset_index(drop=True)))
-        good = good.drop(index=dup_reasons.index)
-
-    quarantined = rows_in - len(good)
+    known = set(contract.columns) | {LINE, NESTED}
+    extra = tuple(c for c in found if c not in known)
     if rows_in == 0:
         what = "no data rows (header only)" if parsed.file_format == "csv" else "no data rows"
-        return finish(FileOutcome(entity, rel, "empty", reason=what),
-                      parsed.file_format, checked.extra_columns)
-    if good.empty:
+        return finish(FileOutcome(entity, rel, "empty", reason=what), parsed.file_format, extra)
+
+    con = batch.con
+    con.register("_landing", trimmed(parsed.table, contract))
+    try:
+        types = dict(con.execute("select column_name, column_type from "
+                                 "(describe select * from _landing)").fetchall())
+        con.execute("create or replace temp table _checked as "
+                    + checked_query("_landing", types, contract))
+    finally:
+        con.unregister("_landing")
+    if contract.unique_key:
+        mark_duplicates(con, "_checked", contract)
+    try:
+        return _store(batch, parsed, validator, rows_in, extra, finish)
+    finally:
+        con.execute("drop table if exists _checked")
+
+
+def _store(batch: _Batch, parsed: ParsedFile, validator: Validator | None, rows_in: int,
+           extra: tuple[str, ...], finish) -> FileOutcome:
+    """Quarantine the bad rows of ``_checked``, validate the good ones, load them."""
+    con, contract, entity, rel = batch.con, batch.contract, batch.contract.entity, batch.rel
+    bad = con.execute("select _line, rule, reason from _checked where rule is not null "
+                      "order by _line").df()
+    if len(bad):
+        records = parsed.records(bad[LINE])
+        batch.quarantine(bad[LINE], bad["rule"], bad["reason"], _records(records))
+    good = con.execute("select count(*) from _checked where rule is null").fetchall()[0][0]
+    quarantined = rows_in - good
+    if good == 0:
         return finish(FileOutcome(entity, rel, "quarantined", rows_in, 0, quarantined,
                                   reason="every row broke a rule; see raw.quarantine"),
-                      parsed.file_format, checked.extra_columns)
+                      parsed.file_format, extra)
 
     if validator is not None:
-        result = validator(entity, good.drop(columns=[LINE]))
-        batch.con.execute(
+        columns = ", ".join(f'"{c}"' for c in contract.columns)
+        frame = con.sql(f"select {columns} from _checked where rule is null").to_arrow_table()
+        result = validator(entity, _pandas(frame))
+        con.execute(
             "insert into raw.validation_results values (?, ?, ?, ?, ?, ?, ?, ?)",
             [batch.file_id, entity, result.suite, result.success, result.evaluated,
              "; ".join(f"{f.expectation}({f.column or ''}): {f.rule}" for f in result.failed)
@@ -306,26 +304,40 @@ def _load(batch: _Batch, validator: Validator | None, inside: bool) -> FileOutco
         if not result.success:
             rule = "; ".join(f"{f.expectation} on {f.column or 'batch'}" for f in result.failed)
             reason = f"batch failed validation suite {result.suite}: {rule}"
-            batch.quarantine(good[LINE], pd.Series(["failed_validation"] * len(good)),
-                             pd.Series([reason] * len(good)),
-                             _records(frame.set_index(LINE).loc[good[LINE]].reset_index(drop=True)))
+            lines = [r[0] for r in con.execute(
+                "select _line from _checked where rule is null order by _line").fetchall()]
+            batch.quarantine(lines, ["failed_validation"] * len(lines), [reason] * len(lines),
+                             _records(parsed.records(lines)))
             return finish(FileOutcome(entity, rel, "rejected", rows_in, 0, rows_in,
-                                      reason=reason), parsed.file_format, checked.extra_columns)
+                                      reason=reason), parsed.file_format, extra)
 
-    batch.con.register("_good_batch", good)
-    unknown = _unknown_customers(batch.con) if entity != "customers" else 0
-    batch.con.execute(
-        f"insert into raw.{entity} by name select * exclude ({LINE}), {LINE} as _line, "
-        "? as _file_id, ? as _ingested_at from _good_batch", [batch.file_id, batch.now])
-    batch.con.unregister("_good_batch")
+    unknown = _unknown_customers(con) if entity != "customers" else 0
+    columns = ", ".join(f'"{c}"' for c in contract.columns)
+    con.execute(
+        f"insert into raw.{entity} ({columns}, _line, _file_id, _ingested_at) "
+        f"select {columns}, _line, ?, ? from _checked where rule is null",
+        [batch.file_id, batch.now])
     status = "loaded" if quarantined == 0 else "partial"
     notes = [f"{quarantined} row(s) quarantined; see raw.quarantine"] if quarantined else []
     if unknown:
         notes.append(f"{unknown} row(s) name a customer_id the customers feed does not hold "
                      "(yet); loaded, such customers show in status as outside the feed")
-    return finish(FileOutcome(entity, rel, status, rows_in, len(good), quarantined,
+    return finish(FileOutcome(entity, rel, status, rows_in, good, quarantined,
                               "; ".join(notes) or None, unknown),
-                  parsed.file_format, checked.extra_columns)
+                  parsed.file_format, extra)
+
+
+def _pandas(table) -> pd.DataFrame:
+    """Good rows for the validation gate: text as pandas strings, timestamps, floats."""
+    import pyarrow as pa
+
+    def mapper(arrow_type):
+        if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) \
+                or pa.types.is_string_view(arrow_type):
+            return pd.StringDtype()
+        return None
+
+    return table.to_pandas(types_mapper=mapper)
 
 
 def ingest_landing(con: duckdb.DuckDBPyConnection, landing: Path,
@@ -335,6 +347,17 @@ def ingest_landing(con: duckdb.DuckDBPyConnection, landing: Path,
     report = IngestReport()
     if not landing.is_dir():
         raise FileNotFoundError(f"{landing}: landing folder not found")
+    # timestamps without a zone are UTC: the row rules parse them in the session's zone
+    zone = con.execute("select current_setting('TimeZone')").fetchall()[0][0]
+    con.execute("set TimeZone = 'UTC'")
+    try:
+        _ingest_entities(con, landing, validator, progress, report)
+    finally:
+        con.execute(f"set TimeZone = '{zone}'")
+    return report
+
+
+def _ingest_entities(con, landing: Path, validator, progress, report: IngestReport) -> None:
     for entity in ENTITIES:
         folder = landing / entity
         if not folder.is_dir():
@@ -351,4 +374,3 @@ def ingest_landing(con: duckdb.DuckDBPyConnection, landing: Path,
                          outcome.rows_in, outcome.loaded, outcome.quarantined)
             if progress:
                 progress(outcome)
-    return report

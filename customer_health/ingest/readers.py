@@ -1,9 +1,14 @@
-"""Read one landing file (CSV, gzip CSV, Parquet, JSON Lines) into a DataFrame with line numbers.
+"""Read one landing file (CSV, gzip CSV, Parquet, JSON Lines) into an Arrow table with line numbers.
 
 A file that cannot be parsed as a whole raises ``FileUnreadable`` (``FileEmpty`` when it holds
 nothing). Records that cannot be parsed on their own (a broken JSON line, a CSV row with too many
 fields, bytes that are not UTF-8) come back in ``broken_lines`` with their line, rule and reason,
 so the rest of the file still loads and nothing is lost.
+
+Two paths: well-formed files (every record on one line, valid UTF-8, one JSON type per field)
+are parsed by pyarrow in C++; anything else falls back to Python, row by row, which is slower
+but knows each record's line and keeps whatever parses. CSV values are always text; the row
+rules (``rows.py``) type them.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 LINE = "_line"
@@ -25,6 +33,8 @@ SUFFIXES = {
     ".parquet": "parquet", ".pq": "parquet",
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".jsonl.gz": "jsonl",
 }
+NESTED = "_nested"   # JSON slow path: names of the columns holding an object or a list
+_BOM = b"\xef\xbb\xbf"
 # Bytes that are not UTF-8 decode (with surrogateescape) to lone surrogates U+DC80..U+DCFF.
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
@@ -39,9 +49,27 @@ class FileEmpty(FileUnreadable):
 
 @dataclass(frozen=True)
 class ParsedFile:
-    frame: pd.DataFrame          # one row per parsed record, column LINE holds its line number
+    table: pa.Table              # one row per parsed record, column LINE holds its line number
     broken_lines: pd.DataFrame   # records that could not be parsed: LINE, rule, raw, reason
     file_format: str
+
+    @property
+    def columns(self) -> list[str]:
+        """The file's own column names (lower case), without LINE and NESTED."""
+        return [c for c in self.table.column_names if c not in (LINE, NESTED)]
+
+    @property
+    def rows(self) -> int:
+        return self.table.num_rows
+
+    def records(self, lines=None) -> pd.DataFrame:
+        """The original values of the records (all, or those on ``lines``), without LINE."""
+        table = self.table
+        if lines is not None:
+            import pyarrow.compute as pc
+            table = table.filter(pc.is_in(table[LINE], pa.array(list(lines), pa.int64())))
+        keep = [i for i, c in enumerate(table.column_names) if c not in (LINE, NESTED)]
+        return table.select(keep).to_pandas()
 
 
 def file_format(path: Path) -> str | None:
@@ -131,12 +159,48 @@ def _csv_rows_one_by_one(text: str, sep: str, header: bool) -> tuple[pd.DataFram
     return frame, broken
 
 
+def _csv_fast(data: bytes, sep: str, header: bool) -> pa.Table | None:
+    """pyarrow's parser, all values as text, when every record is exactly one line; else None."""
+    first = data.split(b"\n", 1)[0].decode("utf-8", "replace")
+    names = next(csv.reader([first], delimiter=sep), [])
+    if header:
+        names = [n.strip() for n in names]
+    else:
+        names = [f"column_{i}" for i in range(1, len(names) + 1)]
+    if not names or len(set(names)) != len(names) or LINE in names:
+        return None
+    try:
+        table = pa_csv.read_csv(
+            pa.BufferReader(data),
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1 if header else 0,
+                                            block_size=16 << 20),
+            parse_options=pa_csv.ParseOptions(delimiter=sep),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={n: pa.string() for n in names}, null_values=[""],
+                strings_can_be_null=True, quoted_strings_can_be_null=True))
+    except (pa.ArrowInvalid, pa.ArrowException):  # ragged rows, bad bytes, ...: slow path
+        return None
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if lines != table.num_rows + (1 if header else 0):   # blank lines or quoted newlines
+        return None
+    first_line = 2 if header else 1
+    return table.append_column(LINE, pa.array(range(first_line, table.num_rows + first_line),
+                                              pa.int64()))
+
+
 def _read_csv(path: Path, header: bool = True) -> ParsedFile:
     data = _open_bytes(path)
-    text = _decode(data)
-    if not text.strip():
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
+    if not data.strip():
         raise FileEmpty("the file is empty (no header line, no rows)")
     sep = "\t" if ".tsv" in path.name.lower() else ","
+    table = _csv_fast(data, sep, header)
+    if table is not None:
+        table = table.rename_columns([c if c == LINE else printable(c.strip().lower())
+                                      for c in table.column_names])
+        return ParsedFile(table, _broken([]), "csv")
+    text = _decode(data)
     broken: list = []
     if _ESCAPED_BYTE.search(text):      # pandas cannot hold the escaped bytes
         frame, broken = _csv_rows_one_by_one(text, sep, header)
@@ -159,7 +223,15 @@ def _read_csv(path: Path, header: bool = True) -> ParsedFile:
     frame = frame.loc[frame[values].notna().any(axis=1)]   # blank lines are not records
     frame, encoding = _split_bad_encoding(frame)
     broken_frame = _broken(sorted(broken + encoding))
-    return ParsedFile(frame.reset_index(drop=True), broken_frame, "csv")
+    return ParsedFile(_text_table(frame.reset_index(drop=True)), broken_frame, "csv")
+
+
+def _text_table(frame: pd.DataFrame) -> pa.Table:
+    """A parsed CSV frame as an Arrow table of text columns (names may repeat)."""
+    arrays = [pa.array(frame.iloc[:, i].astype(object).where(frame.iloc[:, i].notna(), None),
+                       pa.int64() if name == LINE else pa.string())
+              for i, name in enumerate(frame.columns)]
+    return pa.Table.from_arrays(arrays, names=list(frame.columns))
 
 
 def _split_bad_encoding(frame: pd.DataFrame) -> tuple[pd.DataFrame, list]:
@@ -190,21 +262,71 @@ def _split_bad_encoding(frame: pd.DataFrame) -> tuple[pd.DataFrame, list]:
 
 # -- Parquet ------------------------------------------------------------------------------------
 
-def _read_parquet(path: Path, header: bool = True) -> ParsedFile:
+def _read_parquet(path: Path, header: bool = True, text_columns=()) -> ParsedFile:
     try:
-        frame = pq.read_table(path).to_pandas()
+        table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several types for corrupt files
         message = str(exc).replace(str(path), path.name)   # no absolute paths in the ledger
         raise FileUnreadable(f"not a readable Parquet file ({type(exc).__name__}: {message})") from None
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
-    frame[LINE] = range(1, len(frame) + 1)  # Parquet has no lines: the row number
-    return ParsedFile(frame, _broken([]), "parquet")
+    table = table.rename_columns([str(c).strip().lower() for c in table.column_names])
+    table = table.drop_columns([c for c in (LINE, NESTED) if c in table.column_names])
+    # Parquet has no lines: the row number
+    table = table.append_column(LINE, pa.array(range(1, table.num_rows + 1), pa.int64()))
+    return ParsedFile(table, _broken([]), "parquet")
 
 
 # -- JSON Lines ---------------------------------------------------------------------------------
 
-def _read_jsonl(path: Path, header: bool = True) -> ParsedFile:
-    text = _decode(_open_bytes(path))
+def _jsonl_fast(data: bytes, text_columns) -> pa.Table | None:
+    """pyarrow's parser when every line is one JSON object of consistent types; else None."""
+    if b"\n\n" in data or data.startswith(b"\n"):
+        return None
+    try:
+        first = json.loads(data.split(b"\n", 1)[0])
+    except ValueError:
+        return None
+    if not isinstance(first, dict):
+        return None
+    # text stays text: pyarrow would read ISO strings as naive timestamps, dropping their zone
+    schema = pa.schema([(k, pa.string()) for k in first if k.strip().lower() in text_columns])
+    try:
+        table = pa_json.read_json(pa.BufferReader(data), parse_options=pa_json.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="infer"))
+    except (pa.ArrowInvalid, pa.ArrowException):
+        return None
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if lines != table.num_rows or any(c.strip().lower() in (LINE, NESTED) for c in table.column_names):
+        return None
+    return table.append_column(LINE, pa.array(range(1, table.num_rows + 1), pa.int64()))
+
+
+def _json_column(values: list) -> pa.Array:
+    """One column of the JSON slow path: numbers stay numbers, anything else becomes text."""
+    given = [v for v in values if v is not None]
+    if all(isinstance(v, str) for v in given):
+        return pa.array(values, pa.string())
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in given):
+        try:
+            return pa.array(values, pa.float64() if any(isinstance(v, float) for v in given)
+                            else pa.int64())
+        except (pa.ArrowInvalid, OverflowError):
+            pass
+    return pa.array([None if v is None else v if isinstance(v, str) else json.dumps(v)
+                     for v in values], pa.string())
+
+
+def _read_jsonl(path: Path, header: bool = True, text_columns=()) -> ParsedFile:
+    data = _open_bytes(path)
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
+    if not data.strip():
+        raise FileEmpty("the file is empty (no records)")
+    table = _jsonl_fast(data, frozenset(text_columns))
+    if table is not None:
+        table = table.rename_columns([c if c == LINE else c.strip().lower()
+                                      for c in table.column_names])
+        return ParsedFile(table, _broken([]), "jsonl")
+    text = _decode(data)
     records, lines, broken = [], [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -223,27 +345,40 @@ def _read_jsonl(path: Path, header: bool = True) -> ParsedFile:
             broken.append((number, "unparsable_record", line[:500],
                            "a JSON Lines record must be an object"))
             continue
-        records.append(record)
+        fields = {str(k).strip().lower(): v for k, v in record.items()}
+        if len(fields) < len(record):
+            broken.append((number, "bad_record", line[:500], "a field name appears twice "
+                           "(names are compared in lower case)"))
+            continue
+        records.append(fields)
         lines.append(number)
     if not records and not broken:
         raise FileEmpty("the file is empty (no records)")
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
-    frame[LINE] = pd.Series(lines, dtype="int64")
-    return ParsedFile(frame, _broken(broken), "jsonl")
+    names = list(dict.fromkeys(k for r in records for k in r))
+    columns = {n: [r.get(n) for r in records] for n in names if n not in (LINE, NESTED)}
+    nested = [",".join(n for n, v in r.items() if isinstance(v, (dict, list))) or None
+              for r in records]
+    arrays = [_json_column(v) for v in columns.values()] + [pa.array(lines, pa.int64())]
+    table = pa.Table.from_arrays(arrays, names=[*columns, LINE])
+    if any(nested):
+        table = table.append_column(NESTED, pa.array(nested, pa.string()))
+    return ParsedFile(table, _broken(broken), "jsonl")
 
 
 READERS = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}
 
 
-def read_landing_file(path: Path, header: bool = True) -> ParsedFile:
+def read_landing_file(path: Path, header: bool = True, text_columns=()) -> ParsedFile:
     """Parse a landing file; raise FileUnreadable with a reason when it cannot be parsed.
 
     ``header=False`` reads a CSV file whose first line is data (columns ``column_1``...).
+    ``text_columns``: JSON fields to keep as text (the rows rules parse timestamps themselves).
     """
     fmt = file_format(path)
     if fmt is None:
         raise FileUnreadable("unknown file type; expected .csv, .csv.gz, .tsv, .parquet or .jsonl")
     if path.stat().st_size == 0:
         raise FileEmpty("the file is empty (0 bytes)")
-    return READERS[fmt](path, header)
+    if fmt == "csv":
+        return _read_csv(path, header)
+    return READERS[fmt](path, header, text_columns)
