@@ -8,6 +8,7 @@ categories exactly as at training (card schema 2; schema 1 cards have no categor
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -56,6 +57,14 @@ class TrainedModel:
     # ``ml.reference.profile`` of the training rows (saved beside the card as reference.json), the
     # baseline of drift checks; None for models saved before it existed.
     reference: dict[str, Any] | None = None
+
+    @functools.cached_property
+    def shap_tables(self) -> list | None:
+        """Lookup tables of the booster's trees for exact SHAP values (``ml.tree_tables``), None
+        when its trees are too big for tables."""
+        from ml import tree_tables
+
+        return tree_tables.tables(self.booster)
 
     def card(self) -> dict[str, Any]:
         """JSON-serialisable model card (card.json)."""
