@@ -165,8 +165,17 @@ def _unknown_customers(con: duckdb.DuckDBPyConnection) -> int:
         "(select 1 from raw.customers c where c.customer_id = g.customer_id)").fetchall()[0][0]
 
 
-def _ingest_file(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, rel: str,
-                 validator: Validator | None, landing: Path) -> FileOutcome | None:
+@dataclass(frozen=True)
+class _Delivery:
+    """A landing file found by the listing, fingerprinted before anything parses it."""
+    contract: Contract
+    path: Path
+    rel: str
+    digest: str
+    inside: bool     # resolves inside the landing folder (else it is never read)
+
+
+def _fingerprint(contract: Contract, path: Path, rel: str, landing: Path) -> _Delivery:
     inside = path.resolve().is_relative_to(landing.resolve())
     if not inside:
         # never read a file outside the landing folder, not even to hash it
@@ -176,14 +185,17 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path,
             digest = _content_hash(path)
         except OSError:          # dangling link, removed meanwhile, unreadable: read says why
             digest = "unreadable"
-    seen = con.execute("select 1 from raw.ingest_ledger where path = ? and content_hash = ?",
-                       [rel, digest]).fetchall()
-    if seen:
-        return None
-    batch = _Batch(con, contract, path, rel, digest, datetime.now(timezone.utc))
+    return _Delivery(contract, path, rel, digest, inside)
+
+
+def _ingest_file(con: duckdb.DuckDBPyConnection, delivery: _Delivery,
+                 validator: Validator | None) -> FileOutcome:
+    """Load one new file: its rows, quarantine, validation result and ledger row commit together."""
+    batch = _Batch(con, delivery.contract, delivery.path, delivery.rel, delivery.digest,
+                   datetime.now(timezone.utc))
     con.begin()
     try:
-        outcome = _load(batch, validator, inside)
+        outcome = _load(batch, validator, delivery.inside)
         con.commit()
     except BaseException:
         con.rollback()
@@ -358,19 +370,26 @@ def ingest_landing(con: duckdb.DuckDBPyConnection, landing: Path,
 
 
 def _ingest_entities(con, landing: Path, validator, progress, report: IngestReport) -> None:
+    new: list[_Delivery] = []
     for entity in ENTITIES:
         folder = landing / entity
         if not folder.is_dir():
             report.missing_entities.append(entity)
             continue
         for path in entity_files(folder):
-            rel = path.relative_to(landing).as_posix()
-            outcome = _ingest_file(con, CONTRACTS[entity], path, rel, validator, landing)
-            if outcome is None:
+            delivery = _fingerprint(CONTRACTS[entity], path, path.relative_to(landing).as_posix(),
+                                    landing)
+            if con.execute("select 1 from raw.ingest_ledger where path = ? and content_hash = ?",
+                           [delivery.rel, delivery.digest]).fetchall():
                 report.skipped += 1
+                if progress:
+                    progress(None)
             else:
-                report.outcomes.append(outcome)
-                log.info("ingest %s: %s, %d in, %d loaded, %d quarantined", rel, outcome.status,
-                         outcome.rows_in, outcome.loaded, outcome.quarantined)
-            if progress:
-                progress(outcome)
+                new.append(delivery)
+    for delivery in new:
+        outcome = _ingest_file(con, delivery, validator)
+        report.outcomes.append(outcome)
+        log.info("ingest %s: %s, %d in, %d loaded, %d quarantined", delivery.rel,
+                 outcome.status, outcome.rows_in, outcome.loaded, outcome.quarantined)
+        if progress:
+            progress(outcome)

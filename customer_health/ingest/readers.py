@@ -159,9 +159,14 @@ def _csv_rows_one_by_one(text: str, sep: str, header: bool) -> tuple[pd.DataFram
     return frame, broken
 
 
+def _first_line(data: bytes) -> bytes:
+    end = data.find(b"\n")
+    return data if end < 0 else data[:end]
+
+
 def _csv_fast(data: bytes, sep: str, header: bool) -> pa.Table | None:
     """pyarrow's parser, all values as text, when every record is exactly one line; else None."""
-    first = data.split(b"\n", 1)[0].decode("utf-8", "replace")
+    first = _first_line(data).decode("utf-8", "replace")
     names = next(csv.reader([first], delimiter=sep), [])
     if header:
         names = [n.strip() for n in names]
@@ -282,7 +287,7 @@ def _jsonl_fast(data: bytes, text_columns) -> pa.Table | None:
     if b"\n\n" in data or data.startswith(b"\n"):
         return None
     try:
-        first = json.loads(data.split(b"\n", 1)[0])
+        first = json.loads(_first_line(data))
     except ValueError:
         return None
     if not isinstance(first, dict):

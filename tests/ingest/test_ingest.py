@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from customer_health.config import EXPECTATIONS_DIR
 from customer_health.ingest import ingest_landing
@@ -251,3 +252,59 @@ def test_non_utf8_bytes_quarantine_their_row_and_the_rest_loads(tmp_path, landin
     assert (q.line, q.rule) == (2, "bad_encoding")
     assert "product" in q.reason and "0xe9" in q.reason and "UTF-8" in q.reason
     assert json.loads(q.record)["raw"]  # the original values, the bad byte shown as \xe9
+
+
+FAST_AND_SLOW = [
+    # (file name, content read by pyarrow, the same records in a shape only the fallback reads)
+    ("i.csv",
+     'interaction_id,customer_id,occurred_at,channel,csat,text\n'
+     '"i1","c1","2025-01-01T10:00:00+02:00","Chat",4," spaced "\n'
+     'i2,c2,2025-01-02,pigeon,,\n'
+     'i3,c2,2025-01-03,email,9,bad score\n',
+     # a blank line after the header moves every record one line down
+     'interaction_id,customer_id,occurred_at,channel,csat,text\n\n'
+     '"i1","c1","2025-01-01T10:00:00+02:00","Chat",4," spaced "\n'
+     'i2,c2,2025-01-02,pigeon,,\n'
+     'i3,c2,2025-01-03,email,9,bad score\n'),
+    ("i.jsonl",
+     '{"interaction_id": "i1", "customer_id": "c1", "occurred_at": "2025-01-01T10:00:00+02:00", '
+     '"channel": "Chat", "csat": 4, "text": " spaced "}\n'
+     '{"interaction_id": "i2", "customer_id": "c2", "occurred_at": "2025-01-02", "channel": "pigeon"}\n'
+     '{"interaction_id": "i3", "customer_id": "c2", "occurred_at": "2025-01-03", "channel": "email", '
+     '"csat": 9, "text": "bad score"}\n',
+     None),
+]
+
+
+@pytest.mark.parametrize("name,fast,slow", FAST_AND_SLOW, ids=["csv", "jsonl"])
+def test_fast_and_fallback_parsers_load_the_same_rows(tmp_path, monkeypatch, name, fast, slow):
+    """pyarrow reads well-formed files, Python the rest: both must give the same warehouse rows."""
+    from customer_health.ingest import readers
+
+    # JSON Lines: a blank line between records sends the file down the fallback path
+    slow = slow or fast.replace("\n", "\n\n", 1)
+    fast_parser = "_csv_fast" if name.endswith(".csv") else "_jsonl_fast"
+    took_fast_path = []
+    original = getattr(readers, fast_parser)
+    monkeypatch.setattr(readers, fast_parser,
+                        lambda *a: took_fast_path.append(original(*a) is not None) or original(*a))
+    loaded = {}
+    for label, content in (("fast", fast), ("slow", slow)):
+        root = tmp_path / label
+        write(root / "landing" / "interactions" / name, content)
+        report, tables = ingest(root, root / "landing")
+        (outcome,) = report.outcomes
+        assert (outcome.rows_in, outcome.loaded, outcome.quarantined) == (3, 2, 1)
+        q = tables["quarantine"].iloc[0]
+        assert q.rule == "out_of_range" and re.search(r"csat 9(\.0)? outside 1\.\.5", q.reason)
+        # the line of i3 in each file: the blank line moved it down by one
+        first_data_line = 2 if name.endswith(".csv") else 1
+        assert q.line == first_data_line + 2 + (label == "slow")
+        loaded[label] = tables["interactions"].drop(columns=["_file_id", "_line", "_ingested_at"])
+    assert took_fast_path == [True, False]
+    pd.testing.assert_frame_equal(loaded["fast"], loaded["slow"])
+    rows = loaded["fast"].set_index("interaction_id")
+    assert str(rows.loc["i1", "occurred_at"]) == "2025-01-01 08:00:00"      # offset honoured
+    assert rows.loc["i1", "channel"] == "chat" and rows.loc["i2", "channel"] == "other"
+    assert rows.loc["i1", "text"] == "spaced"                              # trimmed
+    assert pd.isna(rows.loc["i2", "text"]) and pd.isna(rows.loc["i2", "csat"])
