@@ -224,7 +224,7 @@ def _env(name: str | None) -> str | None:
     return value or None
 
 
-def _channels(settings: Settings) -> list[_Webhook | _Email]:
+def configured_channels(settings: Settings) -> list[_Webhook | _Email]:
     """The configured channels with their secrets; AlertDeliveryConfigError when one is missing."""
     config = settings.options.alert_delivery
     channels: list[_Webhook | _Email] = []
@@ -329,7 +329,7 @@ def deliver_new_alerts(settings: Settings) -> DeliverySummary | None:
     logged, and retried at the next call. Raises AlertDeliveryConfigError (a ConfigError) when a
     channel's secret is missing. Idempotent: a call with nothing new sends nothing.
     """
-    channels = _channels(settings)
+    channels = configured_channels(settings)
     if not channels:
         return None
     with closing(open_serving_copy(settings)) as serving:

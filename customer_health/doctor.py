@@ -479,22 +479,23 @@ def check_postgres_export(settings: Settings, timeout: float = NETWORK_TIMEOUT_S
         return Check("postgres export", "skip", "not configured (exports.postgres is null)")
     import psycopg2
 
-    from customer_health.postgres_export import PostgresDsnError, _dsn, _scrub, _target
+    from customer_health.postgres_export import (PostgresDsnError, describe_target, dsn_from_env,
+                                                  scrub_secrets)
 
     try:
-        dsn, params = _dsn(config)
+        dsn, params = dsn_from_env(config)
     except PostgresDsnError as exc:
         return Check("postgres export", "fail", str(exc),
                      f"Set {config.dsn_env} in the pipeline's environment to the connection "
                      "string, or set exports.postgres to null.")
-    target = _target(params)
+    target = describe_target(params)
     try:
         pg = psycopg2.connect(dsn, connect_timeout=max(1, int(timeout)),
                               application_name="customer-health doctor")
     except psycopg2.Error as exc:
         return Check("postgres export", "fail",
                      f"cannot connect to PostgreSQL at {target} (from {config.dsn_env}): "
-                     f"{_scrub(str(exc), params)}",
+                     f"{scrub_secrets(str(exc), params)}",
                      f"Start the server or fix host, port, user or password in {config.dsn_env}.")
     try:
         with pg.cursor() as cur:
@@ -550,13 +551,13 @@ def check_alert_delivery(settings: Settings, timeout: float = NETWORK_TIMEOUT_SE
 def _channel_secrets(settings: Settings, channel: str) -> Check | None:
     """A failed check when the secrets of one delivery channel are missing from the environment
     (the same test alert delivery makes), else None."""
-    from customer_health.alert_delivery import AlertDeliveryConfigError, _channels
+    from customer_health.alert_delivery import AlertDeliveryConfigError, configured_channels
 
     only = {channel: getattr(settings.options.alert_delivery, channel)}
     alone = replace(settings, options=settings.options.model_copy(
         update={"alert_delivery": AlertDeliveryConfig(**only)}))
     try:
-        _channels(alone)
+        configured_channels(alone)
     except AlertDeliveryConfigError as exc:
         return Check(f"alert {channel}", "fail", str(exc),
                      "Set that variable in the pipeline's environment (it holds a secret, so never "

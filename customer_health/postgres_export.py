@@ -193,7 +193,7 @@ class _CsvStream:
 # connecting
 
 
-def _dsn(config: PostgresExportConfig) -> tuple[str, dict[str, str]]:
+def dsn_from_env(config: PostgresExportConfig) -> tuple[str, dict[str, str]]:
     dsn = (os.environ.get(config.dsn_env) or "").strip()
     if not dsn:
         raise PostgresDsnError(
@@ -210,7 +210,7 @@ def _dsn(config: PostgresExportConfig) -> tuple[str, dict[str, str]]:
     return dsn, params
 
 
-def _target(params: dict[str, str]) -> str:
+def describe_target(params: dict[str, str]) -> str:
     host = params.get("host") or params.get("hostaddr") or os.environ.get("PGHOST") or "local socket"
     port = params.get("port") or os.environ.get("PGPORT") or "5432"
     database = (params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user")
@@ -218,7 +218,7 @@ def _target(params: dict[str, str]) -> str:
     return f"host {host} port {port} database {database}"
 
 
-def _scrub(message: str, params: dict[str, str]) -> str:
+def scrub_secrets(message: str, params: dict[str, str]) -> str:
     password = params.get("password")
     if password:
         message = message.replace(password, "***")
@@ -235,8 +235,8 @@ def _connect(dsn: str, params: dict[str, str]):
         pg = psycopg2.connect(dsn, **extra)
     except psycopg2.Error as exc:
         raise PostgresUnreachable(
-            f"cannot connect to PostgreSQL at {_target(params)} for the export: "
-            f"{_scrub(str(exc), params)}") from None
+            f"cannot connect to PostgreSQL at {describe_target(params)} for the export: "
+            f"{scrub_secrets(str(exc), params)}") from None
     pg.set_client_encoding("UTF8")
     return pg
 
@@ -311,7 +311,7 @@ def export_to_postgres(settings: Settings, *,
     config = settings.options.exports.postgres
     if config is None:
         return None
-    dsn, params = _dsn(config)
+    dsn, params = dsn_from_env(config)
     if con is None:
         with connect(settings.warehouse, read_only=True) as own:
             return _export(own, config, dsn, params)
@@ -324,7 +324,7 @@ def _export(con: duckdb.DuckDBPyConnection, config: PostgresExportConfig, dsn: s
     schema = config.schema_name
     # every source is read from the catalogue before PostgreSQL is touched
     sources = {table: _columns(con, table) for table in dict.fromkeys(config.tables)}
-    where = _target(params)
+    where = describe_target(params)
     pg = _connect(dsn, params)
     counts: dict[str, int] = {}
     current = None
@@ -343,7 +343,7 @@ def _export(con: duckdb.DuckDBPyConnection, config: PostgresExportConfig, dsn: s
         pg.commit()
     except psycopg2.Error as exc:
         what = f"{schema}.{current}" if current else f"schema {schema}"
-        message = _scrub(str(exc), params)
+        message = scrub_secrets(str(exc), params)
         if pg.closed:
             raise PostgresUnreachable(
                 f"lost the connection to PostgreSQL at {where} while exporting {what}; nothing "
