@@ -52,6 +52,9 @@ def print_ingest(console: Console, settings: Settings) -> None:
         if outcome.status == "partial":
             console.print(f"  [yellow]partial[/] {outcome.path}: {outcome.quarantined:,} of "
                           f"{outcome.rows_in:,} rows quarantined (see `customer-health status`)")
+        if outcome.unknown_customers:
+            console.print(f"  [yellow]note[/] {outcome.path}: {outcome.unknown_customers:,} rows of "
+                          "customers not (yet) in the customers feed, loaded")
     _print_unusable(console, settings, report.missing_entities)
 
 
