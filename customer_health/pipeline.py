@@ -7,10 +7,7 @@ import functools
 import hashlib
 import json
 import logging
-import os
-import sys
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -22,6 +19,7 @@ from customer_health.config import EXPECTATIONS_DIR, Settings
 from customer_health.dbt_runner import DbtError, DbtResult, dbt_vars, run_dbt
 from customer_health.ingest import FileOutcome, IngestReport, ingest_landing
 from customer_health.locking import exclusive
+from customer_health.pause_points import pause_point
 from customer_health.postgres_export import PostgresExport, export_to_postgres
 from customer_health.serving import publish_serving_copy
 from customer_health.warehouse import (
@@ -39,30 +37,6 @@ SCORE_COLUMNS = [
 
 class NoDataError(RuntimeError):
     """The warehouse holds nothing to build features or scores from."""
-
-
-# Test hook of the crash tests (tests/e2e/test_crash_safety.py), inert unless the variable is set:
-# CUSTOMER_HEALTH_TEST_PAUSE_AT=<point>[#n] makes the n-th pass through <point> print
-# "customer-health paused at <point>" on stderr and sleep for ever, so that a test can SIGKILL
-# the process at exactly that moment. Points: ingest-committed (a landing file's transaction
-# has committed, the next one has not begun), ingest-validated (inside a file's transaction:
-# its quarantined rows written, its loaded rows not yet), score-written (inside the scoring
-# transaction: the run's rows written, not committed).
-PAUSE_VARIABLE = "CUSTOMER_HEALTH_TEST_PAUSE_AT"
-_passes: Counter = Counter()
-
-
-def pause_point(point: str) -> None:
-    wanted = os.environ.get(PAUSE_VARIABLE)
-    if not wanted:
-        return
-    _passes[point] += 1
-    name, _, nth = wanted.partition("#")
-    if name == point and _passes[point] == int(nth or 1):
-        print(f"customer-health paused at {wanted} (pid {os.getpid()})", file=sys.stderr,
-              flush=True)
-        while True:
-            time.sleep(60)
 
 
 @dataclass

@@ -31,7 +31,7 @@ import yaml
 
 from customer_health.landing_files import ENTITIES, entity_files
 from customer_health.locking import LOCK_FILE
-from customer_health.pipeline import PAUSE_VARIABLE
+from customer_health.pause_points import PAUSE_VARIABLE
 from tests.conftest import small_config
 
 CLI = Path(sys.executable).with_name("customer-health")
