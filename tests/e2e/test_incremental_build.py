@@ -1,8 +1,9 @@
-"""The incremental event models equal a full rebuild, late events included.
+"""The incremental models equal a full rebuild, late events included.
 
 A first build, then a new landing file with late events (older than the lookback, so only their
 load time brings them in) and a brand-new one, an incremental build, and a full refresh of a copy
-of the same warehouse: the event models and the feature mart must be identical row for row.
+of the same warehouse: the incremental models (events, customer-days, activity days) and the
+feature mart must be identical row for row.
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from customer_health.pipeline import features_step, ingest_step
 TABLES = {
     "int_interactions_enriched": ["interaction_id"],
     "int_transactions_enriched": ["transaction_id"],
+    "int_customer_days": ["customer_id", "activity_date"],
+    "int_customer_activity": ["customer_id", "activity_date"],
     "fct_customer_features": ["customer_id", "as_of"],
+}
+# the incremental models (merged, not rebuilt, on a build with new events) and their folders
+INCREMENTAL = {
+    "int_interactions_enriched": "intermediate/events",
+    "int_transactions_enriched": "intermediate/events",
+    "int_customer_days": "intermediate",
+    "int_customer_activity": "intermediate",
 }
 
 
@@ -50,8 +60,8 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 def used_merge(settings, model: str) -> bool:
     """dbt wrote a MERGE for the model: it really ran incrementally."""
-    events = settings.dbt_target_dir / "run" / "customer_health" / "models" / "intermediate" / "events"
-    return "merge into" in (events / f"{model}.sql").read_text().lower()
+    folder = settings.dbt_target_dir / "run" / "customer_health" / "models" / INCREMENTAL[model]
+    return "merge into" in (folder / f"{model}.sql").read_text().lower()
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +125,7 @@ def builds(tmp_path_factory):
     assert (report.total("loaded"), report.total("quarantined"), report.failed) == (4, 0, [])
     features_step(settings)
     incremental = snapshot(warehouse)
-    merged = {model: used_merge(settings, model) for model in TABLES if model.endswith("_enriched")}
+    merged = {model: used_merge(settings, model) for model in INCREMENTAL}
 
     # the same raw data, rebuilt from scratch
     full_warehouse = root / "full" / "warehouse.duckdb"

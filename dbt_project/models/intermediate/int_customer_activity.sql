@@ -4,37 +4,88 @@
 -- at midnight (the cutoff is the start of the day after as_of), and a silence of horizon_days
 -- can only start at the last activity of a day, so the first and last instant of each day are
 -- all the later models need (about half the rows of one per event).
+--
+-- Incremental like int_customer_days: the customer-days with payments or inbound days loaded
+-- since the last build (or within event_lookback_days of the newest activity) are recomputed
+-- from both sources and merged.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key=['customer_id', 'activity_date'],
+        on_schema_change='sync_all_columns'
+    )
+}}
+{%- set built = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
+        if is_incremental() else [] %}
+{%- set reprocess_all = 'loaded_at' not in built %}
+
 with
 
 payments as (
 
-    select * from {{ ref('stg_transactions') }}
+    select
+        customer_id,
+        cast(occurred_at as date) as activity_date,
+        occurred_at as first_at,
+        occurred_at as last_at,
+        loaded_at
+    from {{ ref('stg_transactions') }}
     where is_payment
 
 ),
 
 inbound_days as (
 
-    select * from {{ ref('int_customer_days') }}
+    select
+        customer_id,
+        activity_date,
+        first_inbound_at as first_at,
+        last_inbound_at as last_at,
+        loaded_at
+    from {{ ref('int_customer_days') }}
 
 ),
 
 activity as (
 
-    select
-        customer_id,
-        cast(occurred_at as date) as activity_date,
-        min(occurred_at) as first_at,
-        max(occurred_at) as last_at
-    from payments
-    group by customer_id, cast(occurred_at as date)
-
+    select * from payments
     union all
-
-    select customer_id, activity_date, first_inbound_at as first_at, last_inbound_at as last_at
-    from inbound_days
+    select * from inbound_days
 
 ),
+
+{% if reprocess_all %}
+in_scope as (
+
+    select * from activity
+
+),
+{% else %}
+touched as (
+
+    select distinct activity.customer_id, activity.activity_date
+    from activity
+    cross join (
+        select max(loaded_at) as last_loaded_at, max(last_activity_at) as last_activity_at
+        from {{ this }}
+    ) as watermark
+    where watermark.last_loaded_at is null
+       or activity.loaded_at > watermark.last_loaded_at
+       or activity.last_at >= {{ dbt.dateadd('day', -var('event_lookback_days'), 'watermark.last_activity_at') }}
+
+),
+
+in_scope as (
+
+    select activity.*
+    from activity
+    inner join touched
+        on activity.customer_id = touched.customer_id
+        and activity.activity_date = touched.activity_date
+
+),
+{% endif %}
 
 days as (
 
@@ -42,8 +93,9 @@ days as (
         customer_id,
         activity_date,
         min(first_at) as first_activity_at,
-        max(last_at) as last_activity_at
-    from activity
+        max(last_at) as last_activity_at,
+        max(loaded_at) as loaded_at
+    from in_scope
     group by customer_id, activity_date
 
 )
