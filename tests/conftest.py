@@ -3,6 +3,7 @@ end-to-end and web tests share (built once per session)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -12,6 +13,31 @@ import yaml
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 REPO = Path(__file__).resolve().parent.parent
+ORCHESTRATION = REPO / "tests" / "orchestration"
+
+
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs two pytest-xdist workers (--dist loadgroup). A module's tests stay on one
+    worker, in order, sharing their module fixtures; the Airflow tests all share one worker and
+    run one after the other (each starts its own Airflow; two at once would measure each other)."""
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        group = "airflow" if ORCHESTRATION in path.parents else str(path.relative_to(REPO))
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The latencies the real-scheduler tests measured (orchestration_latency.json files of this
+    session's base temporary folder, one per xdist worker)."""
+    files = sorted(config._tmp_path_factory.getbasetemp().rglob("orchestration_latency.json"))
+    measured = [entry for path in files for entry in json.loads(path.read_text(encoding="utf-8"))]
+    if not measured:
+        return
+    terminalreporter.section("customer-health on a real Airflow scheduler")
+    for entry in measured:
+        details = ", ".join(f"{k} {v}" for k, v in entry.items() if k not in ("what", "seconds"))
+        terminalreporter.write_line(f"{entry['what']}: {entry['seconds']:.1f} s ({details})")
+    terminalreporter.write_line(f"(also in {', '.join(str(f) for f in files)})")
 
 
 def write(path: Path, text: str) -> Path:

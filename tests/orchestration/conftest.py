@@ -1,11 +1,10 @@
-"""Hooks of the real-scheduler tests: the measured latencies in the terminal summary, and each
-test's outcome on its item (fixtures print the Airflow logs when a test failed)."""
+"""Hooks of the real-scheduler tests: each test's outcome on its item (fixtures print the Airflow
+logs when a test failed). The measured latencies are printed by tests/conftest.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from orchestration_data import LATENCIES, LATENCY_FILE
 from orchestration_harness import AIRFLOWS, WithLogs
 
 
@@ -17,17 +16,6 @@ def _airflow_logs_on_failure(request):
         return
     for airflow in request.node.stash.get(AIRFLOWS, []):
         print(airflow.report(80))
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    measured = config.stash.get(LATENCIES, [])
-    if not measured:
-        return
-    terminalreporter.section("customer-health on a real Airflow scheduler")
-    for entry in measured:
-        details = ", ".join(f"{k} {v}" for k, v in entry.items() if k not in ("what", "seconds"))
-        terminalreporter.write_line(f"{entry['what']}: {entry['seconds']:.1f} s ({details})")
-    terminalreporter.write_line(f"(also in {config.stash[LATENCY_FILE]})")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

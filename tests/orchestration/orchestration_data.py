@@ -22,8 +22,9 @@ import yaml
 
 from orchestration_harness import REPO, AirflowProcesses
 
-LATENCIES = pytest.StashKey[list]()
-LATENCY_FILE = pytest.StashKey[Path]()
+# tests/conftest.py prints every such file under pytest's base temporary folder (one per xdist
+# worker) in the terminal summary
+LATENCY_FILE_NAME = "orchestration_latency.json"
 
 
 @dataclass
@@ -171,10 +172,9 @@ def unused_redis_db(client) -> int:
 
 def record_latency(config: pytest.Config, basetemp: Path, name: str, seconds: float,
                    **extra) -> None:
-    """Keep a measured latency for the terminal summary and in orchestration_latency.json of
-    pytest's base temporary folder."""
+    """Keep a measured latency in orchestration_latency.json of pytest's base temporary folder
+    (the terminal summary shows it)."""
     entry = {"what": name, "seconds": round(seconds, 2), **extra}
-    config.stash.setdefault(LATENCIES, []).append(entry)
-    path = config.stash.setdefault(LATENCY_FILE, basetemp / "orchestration_latency.json")
+    path = basetemp / LATENCY_FILE_NAME
     found = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
     path.write_text(json.dumps(found + [entry], indent=2), encoding="utf-8")
