@@ -26,10 +26,10 @@ demo: $(STAMP)
 	$(BIN)/customer-health run --home $(DEMO_HOME) --landing $(DEMO_HOME)/landing
 	$(BIN)/customer-health evaluate --home $(DEMO_HOME) --truth $(DEMO_HOME)/truth
 
-# Two pytest-xdist workers: a module's tests stay together, the Airflow tests share one worker
-# (tests/conftest.py); PYTEST_ARGS adds to it (e.g. PYTEST_ARGS="-k web").
+# Two pytest-xdist workers, a test module on one worker (its tests share their module fixtures
+# and run in order); PYTEST_ARGS adds to it (e.g. PYTEST_ARGS="-k web").
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 browser:
 	@test -x $(CHROMIUM) || { \

@@ -13,17 +13,6 @@ import yaml
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 REPO = Path(__file__).resolve().parent.parent
-ORCHESTRATION = REPO / "tests" / "orchestration"
-
-
-def pytest_collection_modifyitems(config, items):
-    """`make test` runs two pytest-xdist workers (--dist loadgroup). A module's tests stay on one
-    worker, in order, sharing their module fixtures; the Airflow tests all share one worker and
-    run one after the other (each starts its own Airflow; two at once would measure each other)."""
-    for item in items:
-        path = Path(str(item.fspath)).resolve()
-        group = "airflow" if ORCHESTRATION in path.parents else str(path.relative_to(REPO))
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
