@@ -133,7 +133,6 @@ def _check_as_of(as_of: str, watermarks: dict[str, date]) -> None:
                           "scores for it would read missing data as silent customers")
 
 
-@exclusive
 def _feature_spine(settings: Settings, as_of: str | None, full_refresh: bool) -> str:
     """"scoring" when the next score step reuses the live model for the latest date and the
     feature mart already holds training rows; else "full" (training needs every as-of date)."""
@@ -152,6 +151,7 @@ def _feature_spine(settings: Settings, as_of: str | None, full_refresh: bool) ->
     return "scoring" if live_version(settings.models_dir, ds) else "full"
 
 
+@exclusive
 def features_step(settings: Settings, as_of: str | None = None,
                   full_refresh: bool = False, spine: str | None = None) -> DbtResult:
     """Build staging, intermediate and feature marts with dbt (tests included).

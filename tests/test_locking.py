@@ -136,3 +136,33 @@ def test_a_process_running_steps_reads_behind_another_runs_writer_others_fail_fa
     finally:
         writer.wait(timeout=30)
     assert writer.returncode == 0
+
+
+@pytest.mark.parametrize("step", ["ingest_step", "features_step", "score_step", "retrain_step",
+                                  "rescore_step", "docs_step", "publish_step"])
+def test_every_pipeline_step_refuses_while_another_run_holds_the_dataset(tmp_path, step):
+    """Each step an Airflow task or the CLI calls takes the lock before it touches anything."""
+    from customer_health import pipeline
+
+    settings = SimpleNamespace(home=tmp_path, warehouse=tmp_path / "warehouse.duckdb",
+                               options=SimpleNamespace(paths=SimpleNamespace(lock_wait_seconds=0)))
+    held, release, refused = threading.Event(), threading.Event(), []
+
+    def holder():
+        with dataset_lock(tmp_path, wait_seconds=0):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(10)
+    try:
+        args = ("2025-01-31",) if step == "rescore_step" else ()
+        with pytest.raises(WarehouseBusy):
+            getattr(pipeline, step)(settings, *args)
+        refused.append(step)
+    finally:
+        release.set()
+        thread.join()
+    assert refused == [step]
+    assert not (tmp_path / "warehouse.duckdb").exists()
