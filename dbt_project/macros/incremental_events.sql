@@ -30,3 +30,47 @@
        or {{ events_cte }}.loaded_at > watermark.last_loaded_at
        or {{ events_cte }}.occurred_at >= {{ dbt.dateadd('day', -var('event_lookback_days'), 'watermark.last_occurred_at') }}
 {%- endmacro %}
+
+{#- The customer-day models (int_customer_days, int_customer_activity), merged on
+    (customer_id, activity_date) and carrying loaded_at, the newest load time of their events.
+
+    days_reprocess_all(): true on a full build, and when the built table has no loaded_at yet.
+
+    touched_days_in_scope(source, day_expr, at_expr, built_at): the CTEs `touched` (the
+    customer-days of `source` rows loaded after the newest loaded_at already built, or within
+    event_lookback_days of the newest `built_at`) and `in_scope` (every `source` row of those
+    days, so each day is recomputed whole). -#}
+
+{% macro days_reprocess_all() -%}
+    {%- if not is_incremental() -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set built = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+    {{ return('loaded_at' not in built) }}
+{%- endmacro %}
+
+{% macro touched_days_in_scope(source, day_expr, at_expr, built_at) -%}
+touched as (
+
+    select distinct {{ source }}.customer_id, {{ day_expr }} as activity_date
+    from {{ source }}
+    cross join (
+        select max(loaded_at) as last_loaded_at, max({{ built_at }}) as last_at
+        from {{ this }}
+    ) as watermark
+    where watermark.last_loaded_at is null
+       or {{ source }}.loaded_at > watermark.last_loaded_at
+       or {{ at_expr }} >= {{ dbt.dateadd('day', -var('event_lookback_days'), 'watermark.last_at') }}
+
+),
+
+in_scope as (
+
+    select {{ source }}.*
+    from {{ source }}
+    inner join touched
+        on {{ source }}.customer_id = touched.customer_id
+        and {{ day_expr }} = touched.activity_date
+
+),
+{%- endmacro %}

@@ -16,9 +16,7 @@
         on_schema_change='sync_all_columns'
     )
 }}
-{%- set built = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
-        if is_incremental() else [] %}
-{%- set reprocess_all = 'loaded_at' not in built %}
+{%- set reprocess_all = days_reprocess_all() %}
 
 with
 
@@ -62,29 +60,7 @@ in_scope as (
 
 ),
 {% else %}
-touched as (
-
-    select distinct activity.customer_id, activity.activity_date
-    from activity
-    cross join (
-        select max(loaded_at) as last_loaded_at, max(last_activity_at) as last_activity_at
-        from {{ this }}
-    ) as watermark
-    where watermark.last_loaded_at is null
-       or activity.loaded_at > watermark.last_loaded_at
-       or activity.last_at >= {{ dbt.dateadd('day', -var('event_lookback_days'), 'watermark.last_activity_at') }}
-
-),
-
-in_scope as (
-
-    select activity.*
-    from activity
-    inner join touched
-        on activity.customer_id = touched.customer_id
-        and activity.activity_date = touched.activity_date
-
-),
+{{ touched_days_in_scope('activity', 'activity.activity_date', 'activity.last_at', 'last_activity_at') }}
 {% endif %}
 
 days as (

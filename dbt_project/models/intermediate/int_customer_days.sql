@@ -14,9 +14,7 @@
         on_schema_change='sync_all_columns'
     )
 }}
-{%- set built = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
-        if is_incremental() else [] %}
-{%- set reprocess_all = 'loaded_at' not in built %}
+{%- set reprocess_all = days_reprocess_all() %}
 
 with
 
@@ -34,30 +32,7 @@ in_scope as (
 
 ),
 {% else %}
-touched as (
-
-    select distinct interactions.customer_id, cast(interactions.occurred_at as date) as activity_date
-    from interactions
-    cross join (
-        select max(loaded_at) as last_loaded_at, max(last_inbound_at) as last_occurred_at
-        from {{ this }}
-    ) as watermark
-    where watermark.last_loaded_at is null
-       or interactions.loaded_at > watermark.last_loaded_at
-       or interactions.occurred_at >= {{ dbt.dateadd('day', -var('event_lookback_days'), 'watermark.last_occurred_at') }}
-
-),
-
--- every event of a touched day, so the day's counts are whole
-in_scope as (
-
-    select interactions.*
-    from interactions
-    inner join touched
-        on interactions.customer_id = touched.customer_id
-        and cast(interactions.occurred_at as date) = touched.activity_date
-
-),
+{{ touched_days_in_scope('interactions', 'cast(interactions.occurred_at as date)', 'interactions.occurred_at', 'last_inbound_at') }}
 {% endif %}
 
 days as (
