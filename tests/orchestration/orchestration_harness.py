@@ -168,9 +168,14 @@ class AirflowProcesses:
         _RUNNING.add(self)
         return proc
 
-    def start_components(self, *, celery_queue: str | None = None, concurrency: int = 2) -> None:
-        """API server, scheduler, DAG processor and triggerer (and a Celery worker)."""
+    def start_components(self, *, celery_queue: str | None = None, concurrency: int = 2) -> float:
+        """API server, scheduler, DAG processor and triggerer (and a Celery worker); the seconds
+        the API server took to answer.
+
+        The rest start once the API server answers: tasks report to it, and on a busy machine a
+        task started before it listens fails its first try (connection refused)."""
         self.start("api-server", "api-server", "--port", str(self.port), "--host", "127.0.0.1")
+        healthy_after = self.wait_healthy()
         self.start("dag-processor", "dag-processor")
         self.start("scheduler", "scheduler")
         self.start("triggerer", "triggerer")
@@ -178,6 +183,7 @@ class AirflowProcesses:
             self.start("celery-worker", "celery", "worker", "--concurrency", str(concurrency),
                        "--queues", celery_queue, "--celery-hostname", f"{celery_queue}@%h",
                        "--without-mingle", "--without-gossip", "--skip-serve-logs")
+        return healthy_after
 
     def check_alive(self) -> None:
         for name, proc in self.procs.items():

@@ -75,7 +75,6 @@ def test_the_chain_completes_on_celery_workers_with_postgres_and_redis(
         airflow.cli("pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION)
         migrated = time.monotonic() - clock
         airflow.start_components(celery_queue=queue, concurrency=2)
-        airflow.wait_healthy()
         airflow.wait_for(lambda: read_export(dataset), TIMEOUT,
                          "the chain to publish customer_health", interval=0.5,
                          fail_on_task_failure=True)

@@ -81,8 +81,7 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory):
         airflow.cli("pools", "set", WAREHOUSE_POOL, "1", WAREHOUSE_POOL_DESCRIPTION)
         timings["db migrate and pool"] = time.monotonic() - clock
         clock = time.monotonic()
-        airflow.start_components()
-        timings["api server healthy"] = airflow.wait_healthy()
+        timings["api server healthy"] = airflow.start_components()
         first = airflow.wait_for(lambda: read_export(dataset), FIRST_CHAIN_TIMEOUT,
                                  "the first chain to publish customer_health",
                                  interval=0.5, fail_on_task_failure=True)
