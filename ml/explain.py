@@ -70,19 +70,26 @@ def _decode(vocab: list[str] | None, v: float | None) -> float | str | None:
 
 def _explainable(specs: list, typical: list[float | None], values: np.ndarray) -> np.ndarray:
     """True where a feature's value is missing or lies on its risky side of the typical value."""
-    out = np.ones(values.shape, dtype=bool)
-    for j, (spec, typ) in enumerate(zip(specs, typical)):
-        if typ is None:
-            continue
-        column = values[:, j]
-        if spec.risk_when == "high":
-            risky = column > typ
-        elif spec.risk_when == "low":
-            risky = column < typ
-        else:
-            risky = column != typ
-        out[:, j] = np.isnan(column) | risky
-    return out
+    typ = np.array([np.nan if t is None else t for t in typical], dtype="float64")
+    side = np.array([spec.risk_when for spec in specs])
+    with np.errstate(invalid="ignore"):
+        risky = np.where(side == "high", values > typ,
+                         np.where(side == "low", values < typ, values != typ))
+    return np.isnan(values) | np.isnan(typ) | risky
+
+
+def _ranked(masked: np.ndarray, top_n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(columns, values) of each row's ``top_n`` largest values, largest first, ties to the lower
+    column (as a stable sort would); top_n passes of argmax, cheaper than sorting every row."""
+    work = masked.copy()
+    rows = np.arange(len(work))
+    columns = np.empty((len(work), top_n), dtype="intp")
+    values = np.empty((len(work), top_n))
+    for r in range(top_n):
+        columns[:, r] = best = work.argmax(axis=1)
+        values[:, r] = work[rows, best]
+        work[rows, best] = -np.inf
+    return columns, values
 
 
 def top_drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarray, *, top_n: int = 3,
@@ -107,37 +114,31 @@ def top_drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarr
     # "1 purchase (typical 1)" may carry SHAP weight through interactions, but it explains nothing.
     masked = np.where((contributions > min_contribution) & _explainable(specs, typical, values),
                       contributions, -np.inf)
-    order = np.argsort(-masked, axis=1, kind="stable")[:, :top_n]
-    chosen = np.take_along_axis(masked, order, axis=1)
+    order, chosen = _ranked(masked, top_n)
     counts = (chosen > -np.inf).sum(axis=1).tolist()
-    # Python lists of plain floats: per-element numpy indexing is the slow part at 100k rows.
+    # Python lists of plain objects: per-element numpy indexing is the slow part at 100k rows.
     order_l = order.tolist()
     contrib_l = np.round(np.where(np.isfinite(chosen), chosen, 0.0), 4).tolist()
-    values_l = np.take_along_axis(values, order, axis=1).tolist()
-    sentences: dict[tuple[int, float], str] = {}
+    picked = np.take_along_axis(values, order, axis=1)
+    values_l = np.where(np.isnan(picked), None, picked).tolist()
+    static = [(spec.name, spec.label, spec.dimension, shown) for spec, shown in zip(specs, shown_typical)]
+    shown: dict[tuple[int, float | None], tuple[Any, str]] = {}  # (feature, value) -> (value, sentence)
     out: list[list[dict[str, Any]]] = []
-    for i in range(n):
-        row: list[dict[str, Any]] = []
-        for r in range(counts[i]):
+    append = out.append
+    for i, count in enumerate(counts):
+        row = []
+        for r in range(count):
             j = order_l[i][r]
-            v = values_l[i][r]
-            v = _decode(vocabs[j], None if v != v else v)
-            key = (j, v)
-            sentence = sentences.get(key)
-            if sentence is None:
-                sentence = sentences[key] = specs[j].sentence(v, shown_typical[j])
-            spec = specs[j]
-            row.append({
-                "feature": spec.name,
-                "label": spec.label,
-                "dimension": spec.dimension,
-                "direction": DIRECTION_UP,
-                "contribution": contrib_l[i][r],
-                "value": v,
-                "typical": shown_typical[j],
-                "sentence": sentence,
-            })
-        out.append(row)
+            key = (j, values_l[i][r])
+            hit = shown.get(key)
+            if hit is None:
+                v = _decode(vocabs[j], key[1])
+                hit = shown[key] = (v, specs[j].sentence(v, shown_typical[j]))
+            name, label, dimension, typ = static[j]
+            row.append({"feature": name, "label": label, "dimension": dimension,
+                        "direction": DIRECTION_UP, "contribution": contrib_l[i][r],
+                        "value": hit[0], "typical": typ, "sentence": hit[1]})
+        append(row)
     return out
 
 
@@ -153,19 +154,20 @@ def _aligned_values(model: TrainedModel, frame: pd.DataFrame, scored: pd.DataFra
 
 
 def explain(model: TrainedModel, frame: pd.DataFrame, scored: pd.DataFrame, *, top_n: int = 3,
-            unmeasured: float = 50.0, scale: float = 1.0) -> pd.DataFrame:
+            unmeasured: float = 50.0, scale: float = 1.0, matrix: np.ndarray | None = None) -> pd.DataFrame:
     """Drivers, reasons and dimension scores for rows scored by ``predict``.
 
     ``frame`` supplies the feature values (same index as ``scored``). Returns a DataFrame on
     ``scored``'s index: customer_id, engagement_score, experience_score, voice_score, value_score,
     top_drivers (list of driver dicts, largest first) and reasons (their sentences joined with "; ").
+    ``matrix``: the rows' ``feature_matrix`` when the caller has it already (same row order).
     """
     cols = contribution_columns(model)
     missing = [c for c in cols if c not in scored.columns]
     if missing:
         raise FrameError(f"scored frame lacks contribution column(s) {', '.join(missing[:5])}: pass predict's output")
     contrib = scored[cols].to_numpy(dtype="float64")
-    values = _aligned_values(model, frame, scored)
+    values = matrix if matrix is not None else _aligned_values(model, frame, scored)
     drivers = top_drivers(model, contrib, values, top_n=top_n)
     reasons = ["; ".join(d["sentence"] for d in row) if row else NO_DRIVER_REASON for row in drivers]
     dims = dimension_scores(model, contrib, unmeasured=unmeasured, scale=scale)

@@ -59,7 +59,7 @@ class TrainedModel:
     reference: dict[str, Any] | None = None
 
     @functools.cached_property
-    def shap_tables(self) -> list | None:
+    def shap_tables(self) -> "tree_tables.ModelTables | None":
         """Lookup tables of the booster's trees for exact SHAP values (``ml.tree_tables``), None
         when its trees are too big for tables."""
         from ml import tree_tables

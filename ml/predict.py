@@ -9,6 +9,7 @@ training scores exactly like a missing value.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ml import tree_tables
@@ -24,7 +25,8 @@ def contribution_columns(model: TrainedModel) -> list[str]:
     return [CONTRIB_PREFIX + f for f in model.features]
 
 
-def predict(model: TrainedModel, frame: pd.DataFrame, *, num_threads: int | None = None) -> pd.DataFrame:
+def predict(model: TrainedModel, frame: pd.DataFrame, *, num_threads: int | None = None,
+            matrix: np.ndarray | None = None) -> pd.DataFrame:
     """Score every row of ``frame`` (the caller picks the rows, e.g. ``dataset.rows_to_score``).
 
     Returns a DataFrame on ``frame``'s index: customer_id, as_of (when present), churn_risk
@@ -32,9 +34,10 @@ def predict(model: TrainedModel, frame: pd.DataFrame, *, num_threads: int | None
     ``shap_expected_value``. Raises ``FrameError`` when a model feature column is missing.
     Shallow trees (what the default parameters grow) are scored and explained by table lookup
     (``ml.tree_tables``: the same numbers, about ten times faster); bigger ones by LightGBM's
-    ``pred_contrib``, whose ``num_threads`` defaults to OpenMP's choice (all cores).
+    ``pred_contrib``, whose ``num_threads`` defaults to OpenMP's choice (all cores). ``matrix``:
+    the rows' ``feature_matrix`` when the caller has it already.
     """
-    X = feature_matrix(frame, model.features, model.categories)
+    X = matrix if matrix is not None else feature_matrix(frame, model.features, model.categories)
     if len(frame) and model.shap_tables is not None:
         contrib = tree_tables.contributions(model.shap_tables, X)
     elif len(frame):
@@ -63,8 +66,9 @@ def score(model: TrainedModel, frame: pd.DataFrame, *, top_n: int = 3, unmeasure
     """
     from ml.explain import explain  # local import keeps the module graph acyclic
 
-    scored = predict(model, frame, num_threads=num_threads)
-    expl = explain(model, frame, scored, top_n=top_n, unmeasured=unmeasured)
+    X = feature_matrix(frame, model.features, model.categories)
+    scored = predict(model, frame, num_threads=num_threads, matrix=X)
+    expl = explain(model, frame, scored, top_n=top_n, unmeasured=unmeasured, matrix=X)
     keep = ["customer_id"] + (["as_of"] if "as_of" in scored.columns else []) + ["churn_risk"]
     out = pd.concat([scored[keep], expl.drop(columns=["customer_id"])], axis=1)
     out["model_version"] = model.version

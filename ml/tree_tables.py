@@ -10,6 +10,12 @@ pattern's leaf value and SHAP values are computed once per model from the tree s
 trees this project trains. Models with bigger trees return None from ``tables``; their callers
 use LightGBM.
 
+Trees that split on one or two features are merged before scoring (``ModelTables``): every
+threshold the model uses on a feature cuts that feature into bins, and since a tree's SHAP values
+are constant within a bin, all trees over the same feature (or pair of features) add up to one
+table indexed by the row's bin (or pair of bins). Scoring is then one binning per feature and one
+lookup per feature or pair, instead of a few operations per tree.
+
 Split rules follow LightGBM's: a numerical split sends x <= threshold left, a missing value
 (NaN, or also zero for missing type "Zero") its default way, and NaN counts as 0 when the
 missing type is "None"; a categorical split sends the listed categories left and a missing or
@@ -109,12 +115,12 @@ def _table(root: dict) -> TreeTable:
                      phi, expected)
 
 
-def tables(booster: Any) -> list[TreeTable] | None:
-    """One table per tree of a LightGBM booster, or None when a tree has more than MAX_SPLITS."""
+def tables(booster: Any) -> "ModelTables | None":
+    """The lookup tables of a LightGBM booster, or None when a tree has more than MAX_SPLITS."""
     trees = booster.dump_model()["tree_info"]
     if any(tree["num_leaves"] - 1 > MAX_SPLITS for tree in trees):
         return None
-    return [_table(tree["tree_structure"]) for tree in trees]
+    return ModelTables([_table(tree["tree_structure"]) for tree in trees])
 
 
 def _goes_left(split: _Split, x: np.ndarray, missing: np.ndarray | None) -> np.ndarray:
@@ -134,22 +140,128 @@ def _goes_left(split: _Split, x: np.ndarray, missing: np.ndarray | None) -> np.n
     return x <= split.threshold
 
 
-def contributions(trees: list[TreeTable], X: np.ndarray) -> np.ndarray:
+def _patterns(tree: TreeTable, columns: np.ndarray, missing: list[np.ndarray | None]) -> np.ndarray:
+    """The outcome pattern (bit k: went left at split k) of every row of ``columns``."""
+    pattern = np.zeros(columns.shape[1], dtype="intp")
+    for bit, split in enumerate(tree.splits):
+        left = _goes_left(split, columns[split.feature], missing[split.feature])
+        pattern |= left.astype("intp") << bit
+    return pattern
+
+
+def _nan_masks(columns: np.ndarray) -> list[np.ndarray | None]:
+    return [mask if mask.any() else None for mask in np.isnan(columns)]
+
+
+class _Bins:
+    """The bins the model's splits cut one feature into, each with a value standing for it.
+
+    Numbers: bin i < len(thresholds) holds (thresholds[i-1], thresholds[i]] (what
+    ``searchsorted`` left gives), the next one everything above; then a bin for NaN and, when a
+    split treats zero as missing, one for zero. Categories: one bin per code a split lists, one
+    for every other code (unlisted, negative or missing: all go right everywhere)."""
+
+    def __init__(self, splits: list[_Split]) -> None:
+        self.categorical = splits[0].categorical
+        if self.categorical:
+            self.size = int(max(int(c.max()) if len(c) else -1 for c in (s.categories for s in splits))) + 1
+            self.values = np.append(np.arange(self.size, dtype="float64"), -1.0)
+            self.thresholds = np.empty(0)
+            self.zero_bin = False
+        else:
+            self.thresholds = np.unique([s.threshold for s in splits])
+            self.zero_bin = any(s.missing_type == "Zero" for s in splits)
+            stand_ins = self.thresholds
+            if self.zero_bin:
+                stand_ins = np.array([self._nonzero_stand_in(i) for i in range(len(stand_ins))])
+            self.values = np.concatenate([stand_ins, [np.inf, np.nan], [0.0] if self.zero_bin else []])
+        self.count = len(self.values)
+
+    def _nonzero_stand_in(self, i: int) -> float:
+        """A value of bin i outside zero's range (zeros have a bin of their own): LightGBM
+        puts thresholds at +-1e-35, where the upper bound of the bin would count as zero."""
+        upper = float(self.thresholds[i])
+        lower = float(self.thresholds[i - 1]) if i else -np.inf
+        if abs(upper) > _ZERO:
+            return upper
+        below = min(-2 * _ZERO, (lower - _ZERO) / 2) if np.isfinite(lower) else -1.0
+        return below if lower < below else upper  # else only zeros fall in this bin
+
+    def of(self, x: np.ndarray, missing: np.ndarray | None) -> np.ndarray:
+        """The bin of every value of ``x`` (``missing``: its NaN mask, None without NaN)."""
+        if self.categorical:
+            codes = np.where(np.isnan(x), -1.0, x) if missing is not None else x
+            return np.where((codes >= 0) & (codes < self.size), codes, self.size).astype("intp")
+        m = len(self.thresholds)
+        bins = np.searchsorted(self.thresholds, x, side="left")
+        if missing is not None:
+            bins[missing] = m + 1
+        if self.zero_bin:
+            bins[np.abs(x) <= _ZERO] = m + 2
+        return bins
+
+
+class ModelTables:
+    """A model's trees ready for scoring: trees over one or two features merged into one table per
+    feature or pair (see the module docstring), bigger ones kept as they are."""
+
+    def __init__(self, trees: list[TreeTable]) -> None:
+        self.trees = trees
+        self.expected = float(sum(tree.expected for tree in trees))
+        splits: dict[int, list[_Split]] = {}
+        for tree in trees:
+            for split in tree.splits:
+                splits.setdefault(split.feature, []).append(split)
+        self.bins = {feature: _Bins(group) for feature, group in splits.items()}
+        groups: dict[tuple[int, ...], list[TreeTable]] = {}
+        self.unmerged: list[TreeTable] = []
+        for tree in trees:
+            key = tuple(int(f) for f in tree.features)
+            if len(key) <= 2:
+                groups.setdefault(key, []).append(tree)
+            else:
+                self.unmerged.append(tree)
+        # (features, {feature: table over the flattened grid of their bins})
+        self.merged = [(key, self._merge(key, group)) for key, group in groups.items()]
+
+    def _merge(self, key: tuple[int, ...], group: list[TreeTable]) -> dict[int, np.ndarray]:
+        """Sum the SHAP values of ``group`` over every combination of bins of ``key``'s features."""
+        counts = [self.bins[f].count for f in key]
+        grid = np.indices(counts).reshape(len(key), -1)
+        width = max(key) + 1
+        columns = np.zeros((width, grid.shape[1]))
+        for axis, feature in enumerate(key):
+            columns[feature] = self.bins[feature].values[grid[axis]]
+        missing = _nan_masks(columns)
+        summed = {feature: np.zeros(grid.shape[1]) for feature in key}
+        for tree in group:
+            pattern = _patterns(tree, columns, missing)
+            for j, feature in enumerate(tree.features):
+                summed[int(feature)] += tree.phi[j].take(pattern)
+        return summed
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype="float64")
+        n, k = X.shape
+        columns = np.ascontiguousarray(X.T)
+        missing = _nan_masks(columns)
+        bins = {f: b.of(columns[f], missing[f]) for f, b in self.bins.items()}
+        out = np.zeros((k + 1, n))
+        for key, summed in self.merged:
+            index = bins[key[0]]
+            if len(key) == 2:
+                index = index * self.bins[key[1]].count + bins[key[1]]
+            for feature, table in summed.items():
+                out[feature] += table.take(index)
+        for tree in self.unmerged:
+            pattern = _patterns(tree, columns, missing)
+            for j, feature in enumerate(tree.features):
+                out[feature] += tree.phi[j].take(pattern)
+        out[k] = self.expected
+        return out.T
+
+
+def contributions(tables: ModelTables, X: np.ndarray) -> np.ndarray:
     """``pred_contrib`` of the rows of ``X``: one column per feature plus the expected value last;
     each row sums to its raw score."""
-    X = np.asarray(X, dtype="float64")
-    n, k = X.shape
-    columns = np.ascontiguousarray(X.T)
-    nan = np.isnan(columns)
-    missing = [mask if mask.any() else None for mask in nan]
-    out = np.zeros((k + 1, n))
-    pattern = np.empty(n, dtype="intp")
-    for tree in trees:
-        pattern[:] = 0
-        for bit, split in enumerate(tree.splits):
-            left = _goes_left(split, columns[split.feature], missing[split.feature])
-            pattern |= left.astype("intp") << bit
-        for j, feature in enumerate(tree.features):
-            out[feature] += tree.phi[j].take(pattern)
-        out[k] += tree.expected
-    return out.T
+    return tables.contributions(X)

@@ -85,3 +85,19 @@ def test_a_typical_or_reassuring_value_is_never_given_as_a_reason(model, score_r
                 assert d["value"] > d["typical"]
             elif spec.risk_when == "low":
                 assert d["value"] < d["typical"]
+
+
+def test_drivers_are_the_largest_positive_contributions_in_order_ties_to_the_first_feature(model):
+    rng = np.random.default_rng(3)
+    k = len(model.features)
+    contrib = np.round(rng.normal(0.0, 0.5, (400, k)), 1)  # coarse: many exact ties
+    contrib[:50] = -1.0                                      # rows without any driver
+    contrib[50:60] = -1.0
+    contrib[50:60, 2] = 0.3                                  # rows with a single driver
+    values = np.full((400, k), np.nan)                       # missing: always explainable
+    got = explain.top_drivers(model, contrib, values, top_n=3)
+    for row, drivers in zip(contrib, got):
+        positive = [j for j in np.argsort(-row, kind="stable") if row[j] > 1e-6][:3]
+        assert [d["feature"] for d in drivers] == [model.features[j] for j in positive]
+        assert [d["contribution"] for d in drivers] == [round(float(row[j]), 4) for j in positive]
+    assert got[:50] == [[]] * 50 and all(len(d) == 1 for d in got[50:60])

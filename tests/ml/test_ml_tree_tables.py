@@ -33,6 +33,8 @@ def test_table_contributions_equal_pred_contrib(num_leaves, zero_as_missing):
                         lgb.Dataset(X, y, categorical_feature=[2]), num_boost_round=60)
     tables = tree_tables.tables(booster)
     assert tables is not None
+    if num_leaves == 3:  # two splits: every tree is merged into a per-feature or per-pair table
+        assert tables.merged and not tables.unmerged
     probe, _ = synthetic(99, 3000)
     probe[:50, 2] = 9        # categories never seen in training
     probe[50:60, 2] = -1     # a negative code
