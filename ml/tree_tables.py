@@ -217,6 +217,8 @@ class ModelTables:
         self.unmerged: list[TreeTable] = []
         for tree in trees:
             key = tuple(int(f) for f in tree.features)
+            if not key:
+                continue  # a tree without a split only adds its value, already in expected
             if len(key) <= 2:
                 groups.setdefault(key, []).append(tree)
             else:

@@ -66,3 +66,13 @@ def test_predict_uses_the_tables_and_matches_lightgbm(frame, score_rows, monkeyp
     np.testing.assert_allclose(fast["churn_risk"], slow["churn_risk"], atol=1e-12)
     X = feature_matrix(score_rows, model.features, model.categories)
     np.testing.assert_allclose(fast["raw_score"], model.booster.predict(X, raw_score=True), atol=1e-9)
+
+
+def test_trees_without_a_split_add_their_value_only():
+    X, y = synthetic(11, 300)
+    # leaves of at least 200 rows: most trees cannot split at all
+    booster = lgb.train({"objective": "binary", "num_leaves": 3, "min_data_in_leaf": 200,
+                         "verbose": -1}, lgb.Dataset(X, y), num_boost_round=20)
+    assert any(t["num_leaves"] == 1 for t in booster.dump_model()["tree_info"])
+    got = tree_tables.contributions(tree_tables.tables(booster), X)
+    np.testing.assert_allclose(got, booster.predict(X, pred_contrib=True), rtol=0, atol=1e-9)
