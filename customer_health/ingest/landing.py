@@ -2,7 +2,9 @@
 
 Each file is one batch: parsed, checked row by row, deduplicated against what is loaded,
 validated by its Great Expectations suite, then written together with its ledger row, its
-quarantined rows and its validation result in one DuckDB transaction.
+quarantined rows and its validation result in one DuckDB transaction. A file the ledger already
+holds with the same size and times is not read again to hash it, and the next new file is
+parsed in a background thread while the current one is validated and stored.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import logging
 import re
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +22,7 @@ from typing import Callable
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from customer_health.ingest.contracts import CONTRACTS, ENTITIES, Contract
 from customer_health.ingest.readers import (
@@ -71,6 +75,38 @@ class IngestReport:
 Validator = Callable[[str, pd.DataFrame], "object"]
 
 
+# What the ledger keeps of each file besides its content hash: a file whose size and times are
+# those of a ledger row of its path is that row's content, not read again to hash it. The change
+# time (which no tool can set back) guards against a rewrite that keeps the size and mtime.
+STAT_COLUMNS = ("file_size", "file_mtime_ns", "file_ctime_ns")
+Stat = tuple[int, int, int]
+
+
+def _stat(path: Path) -> Stat | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _ensure_stat_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Ledgers written before the file statistics were kept gain their columns."""
+    have = {r[0] for r in con.execute(
+        "select column_name from duckdb_columns() where database_name = current_database() "
+        "and schema_name = 'raw' and table_name = 'ingest_ledger'").fetchall()}
+    for column in STAT_COLUMNS:
+        if column not in have:
+            con.execute(f"alter table raw.ingest_ledger add column {column} bigint")
+
+
+def _known_hashes(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, Stat], str]:
+    """{(path, stat): content hash} of the files in the ledger."""
+    return {(r[0], tuple(r[1:4])): r[4] for r in con.execute(
+        f"select path, {', '.join(STAT_COLUMNS)}, content_hash from raw.ingest_ledger "
+        "where file_size is not null").fetchall()}
+
+
 def _content_hash(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -98,17 +134,20 @@ class _Batch:
     """One landing file on its way into the warehouse."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, contract: Contract, path: Path,
-                 rel: str, digest: str, now: datetime):
+                 rel: str, digest: str, now: datetime, stat: Stat | None = None):
         self.con, self.contract, self.path, self.rel, self.digest = con, contract, path, rel, digest
         self.now = now.replace(tzinfo=None)
+        self.stat = stat
         self.file_id = hashlib.sha256(f"{rel}\0{digest}".encode()).hexdigest()[:16]
 
     def ledger(self, outcome: FileOutcome, fmt: str | None, extra: tuple[str, ...] = ()) -> None:
         self.con.execute(
-            "insert into raw.ingest_ledger values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into raw.ingest_ledger (file_id, entity, path, content_hash, file_format, "
+            "status, rows_in, rows_loaded, rows_quarantined, reason, extra_columns, ingested_at, "
+            f"{', '.join(STAT_COLUMNS)}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [self.file_id, self.contract.entity, self.rel, self.digest, fmt, outcome.status,
              outcome.rows_in, outcome.loaded, outcome.quarantined, outcome.reason,
-             ",".join(extra) or None, self.now],
+             ",".join(extra) or None, self.now, *(self.stat or (None,) * len(STAT_COLUMNS))],
         )
 
     def quarantine(self, lines, rules, reasons, records: list[str]) -> None:
@@ -173,33 +212,84 @@ class _Delivery:
     rel: str
     digest: str
     inside: bool     # resolves inside the landing folder (else it is never read)
+    stat: Stat | None = None   # size and times when hashed (None: not hashed)
 
 
-def _fingerprint(contract: Contract, path: Path, rel: str, landing: Path) -> _Delivery:
+def _fingerprint(contract: Contract, path: Path, rel: str, landing: Path,
+                 known: dict[tuple[str, Stat], str]) -> _Delivery:
     inside = path.resolve().is_relative_to(landing.resolve())
     if not inside:
         # never read a file outside the landing folder, not even to hash it
         digest = "outside:" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()
-    else:
+        return _Delivery(contract, path, rel, digest, inside)
+    stat = _stat(path)           # before hashing: a file changed meanwhile is hashed next time
+    digest = known.get((rel, stat)) if stat else None
+    if digest is None:
         try:
             digest = _content_hash(path)
         except OSError:          # dangling link, removed meanwhile, unreadable: read says why
-            digest = "unreadable"
-    return _Delivery(contract, path, rel, digest, inside)
+            return _Delivery(contract, path, rel, "unreadable", inside)
+    return _Delivery(contract, path, rel, digest, inside, stat)
+
+
+def _remember_stat(con: duckdb.DuckDBPyConnection, delivery: _Delivery) -> None:
+    """A file seen before, hashed again (its times changed, or its ledger row predates the file
+    statistics): the next run knows it by its size and times."""
+    con.execute(f"update raw.ingest_ledger set {' = ?, '.join(STAT_COLUMNS)} = ? "
+                "where path = ? and content_hash = ?",
+                [*delivery.stat, delivery.rel, delivery.digest])
+
+
+class _ReadAhead:
+    """Parses the next new file in a background thread while this one is validated and stored:
+    parsing is mostly pyarrow's C++, validation mostly Python on one core, so the two share
+    the machine. At most two parsed files are held at a time."""
+
+    def __init__(self, deliveries: list[_Delivery]) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read")
+        self._next = {d.path: after for d, after in zip(deliveries, deliveries[1:])}
+        self._parsing: dict[Path, Future] = {}
+
+    def parsed(self, contract: Contract, path: Path) -> tuple[ParsedFile, pa.Table]:
+        """The file parsed, and its table trimmed (raising what parsing it raised)."""
+        parsing = self._parsing.pop(path, None)
+        return parsing.result() if parsing else _read(contract, path)
+
+    def start_next(self, path: Path) -> None:
+        """Start parsing the file after ``path`` (never one outside the landing folder)."""
+        after = self._next.get(path)
+        if after is not None and after.inside and after.path not in self._parsing:
+            self._parsing[after.path] = self._pool.submit(_read, after.contract, after.path)
+
+    def forget(self, path: Path) -> None:
+        """Drop a parse nobody asked for (a duplicate file is not parsed)."""
+        parsing = self._parsing.pop(path, None)
+        if parsing:
+            parsing.cancel()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _read(contract: Contract, path: Path) -> tuple[ParsedFile, pa.Table]:
+    parsed = read_landing_file(path, text_columns=contract.strings + contract.timestamps)
+    return parsed, trimmed(parsed.table, contract)
 
 
 def _ingest_file(con: duckdb.DuckDBPyConnection, delivery: _Delivery,
-                 validator: Validator | None) -> FileOutcome:
+                 validator: Validator | None, reader: _ReadAhead) -> FileOutcome:
     """Load one new file: its rows, quarantine, validation result and ledger row commit together."""
     batch = _Batch(con, delivery.contract, delivery.path, delivery.rel, delivery.digest,
-                   datetime.now(timezone.utc))
+                   datetime.now(timezone.utc), delivery.stat)
     con.begin()
     try:
-        outcome = _load(batch, validator, delivery.inside)
+        outcome = _load(batch, validator, delivery.inside, reader)
         con.commit()
     except BaseException:
         con.rollback()
         raise
+    finally:
+        reader.forget(delivery.path)
     return outcome
 
 
@@ -213,7 +303,8 @@ def _fail_every_row(batch: _Batch, parsed: ParsedFile, rule: str, reason: str,
                        reason=reason)
 
 
-def _load(batch: _Batch, validator: Validator | None, inside: bool) -> FileOutcome:
+def _load(batch: _Batch, validator: Validator | None, inside: bool,
+          reader: _ReadAhead) -> FileOutcome:
     entity, rel = batch.contract.entity, batch.rel
 
     def finish(outcome: FileOutcome, fmt: str | None = None, extra=()) -> FileOutcome:
@@ -231,7 +322,7 @@ def _load(batch: _Batch, validator: Validator | None, inside: bool) -> FileOutco
                                   reason=f"same content as {twin[0][0]}, already loaded"))
     contract = batch.contract
     try:
-        parsed = read_landing_file(batch.path, text_columns=contract.strings + contract.timestamps)
+        parsed, clean = reader.parsed(contract, batch.path)
     except FileEmpty as exc:
         return finish(FileOutcome(entity, rel, "empty", reason=str(exc)))
     except FileUnreadable as exc:
@@ -272,7 +363,7 @@ def _load(batch: _Batch, validator: Validator | None, inside: bool) -> FileOutco
         return finish(FileOutcome(entity, rel, "empty", reason=what), parsed.file_format, extra)
 
     con = batch.con
-    con.register("_landing", trimmed(parsed.table, contract))
+    con.register("_landing", clean)
     try:
         types = dict(con.execute("select column_name, column_type from "
                                  "(describe select * from _landing)").fetchall())
@@ -282,6 +373,7 @@ def _load(batch: _Batch, validator: Validator | None, inside: bool) -> FileOutco
         con.unregister("_landing")
     if contract.unique_key:
         mark_duplicates(con, "_checked", contract)
+    reader.start_next(batch.path)   # while this file is validated and stored
     try:
         return _store(batch, parsed, validator, rows_in, extra, finish)
     finally:
@@ -370,6 +462,8 @@ def ingest_landing(con: duckdb.DuckDBPyConnection, landing: Path,
 
 
 def _ingest_entities(con, landing: Path, validator, progress, report: IngestReport) -> None:
+    _ensure_stat_columns(con)
+    known = _known_hashes(con)
     new: list[_Delivery] = []
     for entity in ENTITIES:
         folder = landing / entity
@@ -378,18 +472,24 @@ def _ingest_entities(con, landing: Path, validator, progress, report: IngestRepo
             continue
         for path in entity_files(folder):
             delivery = _fingerprint(CONTRACTS[entity], path, path.relative_to(landing).as_posix(),
-                                    landing)
+                                    landing, known)
             if con.execute("select 1 from raw.ingest_ledger where path = ? and content_hash = ?",
                            [delivery.rel, delivery.digest]).fetchall():
                 report.skipped += 1
+                if delivery.stat and (delivery.rel, delivery.stat) not in known:
+                    _remember_stat(con, delivery)
                 if progress:
                     progress(None)
             else:
                 new.append(delivery)
-    for delivery in new:
-        outcome = _ingest_file(con, delivery, validator)
-        report.outcomes.append(outcome)
-        log.info("ingest %s: %s, %d in, %d loaded, %d quarantined", delivery.rel,
-                 outcome.status, outcome.rows_in, outcome.loaded, outcome.quarantined)
-        if progress:
-            progress(outcome)
+    reader = _ReadAhead(new)
+    try:
+        for delivery in new:
+            outcome = _ingest_file(con, delivery, validator, reader)
+            report.outcomes.append(outcome)
+            log.info("ingest %s: %s, %d in, %d loaded, %d quarantined", delivery.rel,
+                     outcome.status, outcome.rows_in, outcome.loaded, outcome.quarantined)
+            if progress:
+                progress(outcome)
+    finally:
+        reader.close()
