@@ -35,9 +35,8 @@
 
 {#- Weight of activity in the exponentially decayed activity score: 1 on the as-of day, halving
     every activity_half_life_days before it. Cast to an exact numeric so sums are reproducible. -#}
-{% macro decay_weight(activity_date, as_of) -%}
-    cast(power(0.5, {{ dbt.datediff(activity_date, as_of, 'day') }} / (1.0 * {{ var('activity_half_life_days') }}))
-         as {{ dbt.type_numeric() }})
+{% macro decay_weight(age_days) -%}
+    cast(power(0.5, {{ age_days }} / (1.0 * {{ var('activity_half_life_days') }})) as {{ dbt.type_numeric() }})
 {%- endmacro %}
 
 {#- Days of a look-back window that are observed: a customer who signed up 40 days ago (or

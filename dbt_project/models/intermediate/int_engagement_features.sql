@@ -20,32 +20,68 @@ coverage as (
 
 ),
 
+-- each customer-day inside the 365-day window of an as-of date, with its age in days (0 on the
+-- as-of day): the windows below compare one integer instead of computing their bounds per row
+aged as (
+
+    select
+        spine.customer_id,
+        spine.as_of,
+        days.last_inbound_at,
+        days.inbound,
+        days.logins,
+        days.feature_uses,
+        {{ dbt.datediff('days.activity_date', 'spine.as_of', 'day') }} as age_days
+    from spine
+    inner join days
+        on days.customer_id = spine.customer_id
+        and {{ in_window('days.activity_date', 'spine.as_of', 365, inclusive=true) }}
+
+),
+
+-- counts are integers, so their sums are exact without the numeric cast of sum_in_window
+windowed_days as (
+
+    select
+        customer_id,
+        as_of,
+        max(last_inbound_at) as last_inbound_at,
+        {%- for window in (7, 30, 90) %}
+        sum(case when age_days < {{ window }} then 1 else 0 end) as active_days_{{ window }}d,
+        {%- endfor %}
+        sum(case when age_days >= 90 and age_days < 180 then 1 else 0 end) as active_days_prev_90d,
+        sum(case when age_days < 90 then inbound else 0 end) as inbound_90d,
+        {%- for name in ('logins', 'feature_uses') %}
+        sum(case when age_days < 30 then {{ name }} else 0 end) as {{ name }}_30d,
+        sum(case when age_days < 90 then {{ name }} else 0 end) as {{ name }}_90d,
+        sum({{ name }}) as {{ name }}_365d,
+        {%- endfor %}
+        -- each interaction counts 0.5^(age in days / half-life), age 0 on the as-of day
+        cast(sum(inbound * {{ decay_weight('age_days') }}) as {{ type_double() }}) as activity_score
+    from aged
+    group by customer_id, as_of
+
+),
+
+-- every spine row, with zeros where the customer started no interaction in the window
 windowed as (
 
     select
         spine.customer_id,
         spine.as_of,
-        max(days.last_inbound_at) as last_inbound_at,
-        {%- for window in (7, 30, 90) %}
-        {{ count_in_window('true', 'days.activity_date', 'spine.as_of', window, inclusive=true) }} as active_days_{{ window }}d,
+        windowed_days.last_inbound_at,
+        {%- for column in ('active_days_7d', 'active_days_30d', 'active_days_90d', 'active_days_prev_90d') %}
+        coalesce(windowed_days.{{ column }}, 0) as {{ column }},
         {%- endfor %}
-        {{ count_in_window('true', 'days.activity_date', 'spine.as_of', 90, offset_days=90, inclusive=true) }} as active_days_prev_90d,
-        {{ sum_in_window('days.inbound', 'true', 'days.activity_date', 'spine.as_of', 90, inclusive=true) }} as inbound_90d,
-        {%- for name in ('logins', 'feature_uses') %}
-        {%- for window in (30, 90, 365) %}
-        {{ sum_in_window('days.' ~ name, 'true', 'days.activity_date', 'spine.as_of', window, inclusive=true) }} as {{ name }}_{{ window }}d,
+        {%- for column in ('inbound_90d', 'logins_30d', 'logins_90d', 'logins_365d',
+                           'feature_uses_30d', 'feature_uses_90d', 'feature_uses_365d', 'activity_score') %}
+        cast(coalesce(windowed_days.{{ column }}, 0) as {{ type_double() }}) as {{ column }},
         {%- endfor %}
-        {%- endfor %}
-        -- each interaction counts 0.5^(age in days / half-life), age 0 on the as-of day
-        cast(sum(case when days.activity_date is not null
-                      then days.inbound * {{ decay_weight('days.activity_date', 'spine.as_of') }} else 0 end)
-             as {{ type_double() }}) as activity_score,
         {{ observed_days('spine.observed_from', 'spine.cutoff_at', 365) }} as observed_days_365d
     from spine
-    left join days
-        on days.customer_id = spine.customer_id
-        and {{ in_window('days.activity_date', 'spine.as_of', 365, inclusive=true) }}
-    group by spine.customer_id, spine.as_of, spine.observed_from, spine.cutoff_at
+    left join windowed_days
+        on windowed_days.customer_id = spine.customer_id
+        and windowed_days.as_of = spine.as_of
 
 ),
 
