@@ -72,7 +72,7 @@ class PublishSummary:
 def ingest_step(settings: Settings,
                 progress: Callable[[FileOutcome | None], None] | None = None) -> IngestReport:
     """Load the new landing files of the dataset, each batch gated by its GX suite."""
-    from customer_health.validation import validate_batch
+    from customer_health.validation import columns_read, validate_batch
 
     if not settings.landing.is_dir():
         raise FileNotFoundError(f"{settings.landing}: landing folder not found")
@@ -80,6 +80,7 @@ def ingest_step(settings: Settings,
         result = validate_batch(entity, frame, suites_dir=EXPECTATIONS_DIR)
         pause_point("ingest-validated")
         return result
+    validator.reads = functools.partial(columns_read, suites_dir=EXPECTATIONS_DIR)
 
     def committed(outcome: FileOutcome | None) -> None:
         if progress:

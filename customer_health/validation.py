@@ -127,6 +127,11 @@ def validate_batch(entity: str, frame: pd.DataFrame, suites_dir: Path) -> BatchV
     return _summarise(result, loaded.personal)
 
 
+def columns_read(entity: str, suites_dir: Path) -> frozenset[str]:
+    """The columns whose values the suite of ``entity`` reads (the others need only exist)."""
+    return _load(entity, Path(suites_dir)).value_columns
+
+
 def load_suite(entity: str, suites_dir: Path):
     """Return the GX ExpectationSuite of ``entity``; raise SuiteError naming a bad file."""
     return _load(entity, Path(suites_dir)).suite

@@ -308,3 +308,26 @@ def test_fast_and_fallback_parsers_load_the_same_rows(tmp_path, monkeypatch, nam
     assert rows.loc["i1", "channel"] == "chat" and rows.loc["i2", "channel"] == "other"
     assert rows.loc["i1", "text"] == "spaced"                              # trimmed
     assert pd.isna(rows.loc["i2", "text"]) and pd.isna(rows.loc["i2", "csat"])
+
+
+def test_the_gate_gets_personal_values_only_when_its_suite_reads_them(tmp_path, landing):
+    write(landing / "customers" / "c.csv",
+          "customer_id,signup_at,email\nc1,2025-01-01,ann@example.com\nc2,2025-01-02,bob@example.com\n")
+    seen = {}
+
+    def gate(reads):
+        def validate(entity, frame):
+            seen[reads] = frame["email"].tolist()
+            return VALIDATE(entity, frame)
+        validate.reads = lambda entity: frozenset({"customer_id", "signup_at"} | reads)
+        return validate
+
+    for reads in (frozenset(), frozenset({"email"})):
+        with connect(tmp_path / f"wh{len(reads)}.duckdb") as con:
+            report = ingest_landing(con, landing, validator=gate(reads))
+            emails = con.execute("select email from raw.customers order by customer_id").df()["email"]
+        assert report.total("loaded") == 2
+        # what the gate saw never changes what is stored
+        assert emails.tolist() == ["ann@example.com", "bob@example.com"]
+    assert seen[frozenset()] == [0, 0]
+    assert seen[frozenset({"email"})] == ["ann@example.com", "bob@example.com"]

@@ -15,6 +15,7 @@ from customer_health.validation import (
     ENTITIES,
     BatchValidation,
     SuiteError,
+    columns_read,
     load_suite,
     validate_batch,
 )
@@ -255,6 +256,19 @@ def test_value_checks_on_personal_columns_hide_their_values(tmp_path):
     assert failed.sample == []
     for secret in EMAILS:
         assert secret not in result.result_json
+
+
+def test_columns_read_are_the_value_checks_of_the_suite(tmp_path):
+    # ingest copies out only these values for the gate (personal data the suite does not read
+    # goes as a placeholder), so the list must follow the suite
+    assert {"interaction_id", "occurred_at", "csat"} <= columns_read("interactions", SUITES)
+    assert "text" not in columns_read("interactions", SUITES)
+    assert "email" not in columns_read("customers", SUITES)
+    suite = json.loads((SUITES / "customers.json").read_text())
+    suite["expectations"].append({"type": "expect_column_values_to_match_regex",
+                                  "kwargs": {"column": "email", "regex": "@"}})
+    (tmp_path / "customers.json").write_text(json.dumps(suite))
+    assert "email" in columns_read("customers", tmp_path)
 
 
 def test_suites_on_disk_one_per_entity():
