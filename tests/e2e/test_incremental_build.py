@@ -22,6 +22,7 @@ from customer_health.demo import generate_demo_data
 from customer_health.pipeline import features_step, ingest_step
 
 TABLES = {
+    "int_ticket_contacts": ["interaction_id"],
     "int_interactions_enriched": ["interaction_id"],
     "int_transactions_enriched": ["transaction_id"],
     "int_customer_days": ["customer_id", "activity_date"],
@@ -30,7 +31,7 @@ TABLES = {
 }
 # the incremental models (merged, not rebuilt, on a build with new events) and their folders
 INCREMENTAL = {
-    "int_interactions_enriched": "intermediate/events",
+    "int_ticket_contacts": "intermediate/events",
     "int_transactions_enriched": "intermediate/events",
     "int_customer_days": "intermediate",
     "int_customer_activity": "intermediate",
