@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from customer_health.config import Settings
 from customer_health.errors import UsageError
@@ -27,6 +26,8 @@ class Evaluation:
 
 def evaluate_against_truth(settings: Settings, truth_dir: Path) -> Evaluation:
     """AUC of churn_risk and of the true probabilities on the customers both know."""
+    from sklearn.metrics import roc_auc_score  # scikit-learn takes ~2 s to import; only needed here
+
     truth_file = truth_dir / "ground_truth.csv"
     if not truth_file.exists():
         raise FileNotFoundError(f"{truth_file}: no ground truth here; write it with demo-data")

@@ -172,7 +172,10 @@ def features_step(settings: Settings, as_of: str | None = None,
     if as_of:
         _check_as_of(as_of, watermarks)
     spine = spine or _feature_spine(settings, as_of, full_refresh)
-    return _dbt(settings, "build", exclude="tag:scores", as_of=as_of, spine=spine,
+    # The scoring date has no label yet: its build keeps the lapses of the last full build,
+    # which the training rows it keeps were labelled with.
+    exclude = "tag:scores" if spine == "full" else "tag:scores tag:training_labels"
+    return _dbt(settings, "build", exclude=exclude, as_of=as_of, spine=spine,
                 extra_args=("--full-refresh",) if full_refresh else ())
 
 

@@ -2,6 +2,11 @@
 -- interaction) for at least horizon_days. The lapse starts at that last activity, which is
 -- the last activity of its day (a later one the same day would be closer than horizon_days).
 -- A silence still running at the end of the data only counts once it is horizon_days long.
+--
+-- Only the churn labels read it, and a build of the scoring date alone computes none (a label
+-- needs two horizons after its date), so such a build leaves it as the last full build made it
+-- (tag training_labels, see features_step).
+{{ config(tags=['training_labels']) }}
 with
 
 activity as (
