@@ -28,8 +28,17 @@ create table if not exists raw.ingest_ledger (
     rows_quarantined bigint not null,
     reason varchar,
     extra_columns varchar,
-    ingested_at timestamp not null
+    ingested_at timestamp not null,
+    -- the file's size and times when it was loaded: a file known by path, size and times is
+    -- not read again to hash it
+    file_size bigint,
+    file_mtime_ns bigint,
+    file_ctime_ns bigint
 );
+-- columns added after the first release: older warehouses gain them on the next run
+alter table raw.ingest_ledger add column if not exists file_size bigint;
+alter table raw.ingest_ledger add column if not exists file_mtime_ns bigint;
+alter table raw.ingest_ledger add column if not exists file_ctime_ns bigint;
 create table if not exists raw.quarantine (
     file_id varchar not null,
     entity varchar not null,

@@ -93,16 +93,6 @@ def _stat(path: Path) -> Stat | None:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
-def _ensure_stat_columns(con: duckdb.DuckDBPyConnection) -> None:
-    """Ledgers written before the file statistics were kept gain their columns."""
-    have = {r[0] for r in con.execute(
-        "select column_name from duckdb_columns() where database_name = current_database() "
-        "and schema_name = 'raw' and table_name = 'ingest_ledger'").fetchall()}
-    for column in STAT_COLUMNS:
-        if column not in have:
-            con.execute(f"alter table raw.ingest_ledger add column {column} bigint")
-
-
 def _known_hashes(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, Stat], str]:
     """{(path, stat): content hash} of the files in the ledger."""
     return {(r[0], tuple(r[1:4])): r[4] for r in con.execute(
@@ -469,7 +459,6 @@ def ingest_landing(con: duckdb.DuckDBPyConnection, landing: Path,
 
 
 def _ingest_entities(con, landing: Path, validator, progress, report: IngestReport) -> None:
-    _ensure_stat_columns(con)
     known = _known_hashes(con)
     new: list[_Delivery] = []
     for entity in ENTITIES:
