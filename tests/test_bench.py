@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from customer_health.bench import run_bench
+from customer_health.config import DEFAULT_CONFIG
 from customer_health.bench.report import TARGETS
 from ml.catalogue import load_catalogue
 
@@ -16,7 +18,12 @@ pytest.importorskip("lifetimes")
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench")
-    return run_bench(300, None, 1, root / "out", root=root / "state", seed=3)
+    # settings off their defaults: the pandas peer must compute what this configuration builds
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["features"].update(activity_half_life_days=45, peer_group="plan")
+    (root / "customer_health.yml").write_text(yaml.safe_dump(config))
+    return run_bench(300, None, 1, root / "out", root=root / "state", seed=3,
+                     config=str(root / "customer_health.yml"))
 
 
 def test_json_holds_every_figure(report):

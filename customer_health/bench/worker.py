@@ -44,9 +44,13 @@ def _incremental(job: dict) -> dict:
 
 def _pandas(job: dict) -> dict:
     from customer_health.bench.pandas_peer import agreement, run_peer
+    from customer_health.config import load_settings
 
+    # the peer computes what the dbt stage built: the same half-life and peer group
+    options = load_settings(job.get("config"), home=job["home"]).options.features
     warehouse = Path(job["home"]) / "warehouse.duckdb"
-    features, timings = run_peer(warehouse)
+    features, timings = run_peer(warehouse, half_life_days=options.activity_half_life_days,
+                                 peer_group=options.peer_group)
     timings["agreement"] = agreement(features, warehouse)
     return timings
 

@@ -68,13 +68,14 @@ def compute(raw: dict[str, pd.DataFrame], **options) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def run_peer(warehouse: Path) -> tuple[pd.DataFrame, dict]:
+def run_peer(warehouse: Path, **options) -> tuple[pd.DataFrame, dict]:
     """(features, timings): ``load_seconds`` to read the raw rows into pandas, ``compute_seconds``
-    for the features (the figure compared with the dbt stage), rows and as-of dates."""
+    for the features (the figure compared with the dbt stage), rows and as-of dates. ``options``
+    go to ``features_at`` (half_life_days, peer_group: the dataset's configuration)."""
     started = time.perf_counter()
     raw = load_raw(warehouse)
     loaded = time.perf_counter()
-    features = compute(raw)
+    features = compute(raw, **options)
     done = time.perf_counter()
     return features, {
         "load_seconds": loaded - started,
