@@ -82,3 +82,24 @@ def test_incremental_run_loads_exactly_the_new_events(report):
     assert inc["model_version"] == full["model_version"]
     assert inc["model_reused"] or inc["score_source"] == "scorecard"
     assert inc["events_ingested"] == pytest.approx(0.01 * report.workload["events"], rel=0.05)
+
+
+def test_pandas_peer_is_left_out_only_when_it_would_not_fit_in_memory():
+    from customer_health.bench.bench import GIB, pandas_peer_skip_reason
+
+    assert pandas_peer_skip_reason(12_000_000, 20 * GIB) is None     # W10 on this machine
+    assert pandas_peer_skip_reason(12_000_000, None) is None         # unknown: try it
+    reason = pandas_peer_skip_reason(100_000_000, 20 * GIB)          # W100
+    assert reason.startswith("left out") and "100,000,000 events" in reason and "20 GiB" in reason
+
+
+def test_report_of_a_run_without_the_pandas_peer_says_why(report):
+    from dataclasses import replace
+
+    from customer_health.bench.report import markdown
+
+    reason = "left out: holding 9 events in pandas needs about 1 GiB, 0 GiB are available"
+    text = markdown(replace(report, peers={**report.peers, "pandas": {"skipped": reason}},
+                            figures={**report.figures, "feature_speedup": None}))
+    assert f"The pandas peer was {reason}." in text
+    assert "Agreement with the mart" not in text

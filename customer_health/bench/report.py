@@ -146,6 +146,18 @@ def markdown(report: BenchReport) -> str:
         f"| ROC AUC vs ground truth | {_fmt(f.get('model_auc'))} | {_fmt(bg.get('auc'))} (1 - P(alive)) "
         f"| oracle {_fmt(f.get('oracle_auc'))} |",
         "",
+        _pandas_paragraph(pd_, agreement, compared, peer_share),
+        f"BG/NBD: lifetimes BetaGeoFitter on {_fmt(bg.get('transactions'))} payments "
+        f"(purchases and subscription payments) before the scoring date.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _pandas_paragraph(pd_: dict, agreement: dict, compared: int, peer_share: str) -> str:
+    if pd_.get("skipped"):
+        return f"The pandas peer was {pd_['skipped']}."
+    return (
         f"The pandas peer computes, the way a churn notebook does (filter the events before each "
         f"cutoff, group by customer), {peer_share} features the dbt stage builds into "
         f"fct_customer_features, on {_fmt(pd_.get('rows'))} customer x as-of rows "
@@ -153,12 +165,7 @@ def markdown(report: BenchReport) -> str:
         f"The dbt stage also builds the churn labels and runs dbt's tests; the peer does neither. "
         f"Reading the raw rows into pandas took a further {_fmt(pd_.get('load_seconds'))} s (not in the ratio). "
         f"Agreement with the mart on every as-of date: {pd_.get('mismatches', '-')} mismatching values "
-        f"out of {_fmt(agreement.get('rows', 0) * compared or None)} compared.",
-        f"BG/NBD: lifetimes BetaGeoFitter on {_fmt(bg.get('transactions'))} payments "
-        f"(purchases and subscription payments) before the scoring date.",
-        "",
-    ]
-    return "\n".join(lines)
+        f"out of {_fmt(agreement.get('rows', 0) * compared or None)} compared.")
 
 
 def write(report: BenchReport, out: Path) -> BenchReport:
