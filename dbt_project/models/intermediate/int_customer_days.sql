@@ -20,7 +20,7 @@ with
 
 interactions as (
 
-    select * from {{ ref('int_interactions_enriched') }}
+    select * from {{ ref('stg_interactions') }}
     where is_inbound
 
 ),

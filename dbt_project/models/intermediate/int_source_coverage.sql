@@ -11,7 +11,7 @@ transactions as (
 
 interactions as (
 
-    select * from {{ ref('int_interactions_enriched') }}
+    select * from {{ ref('stg_interactions') }}
 
 ),
 

@@ -3,22 +3,17 @@
 -- reads from here is known by resolved_at (or opened_at), so windows on those stay safe.
 with
 
-interactions as (
-
-    select * from {{ ref('int_interactions_enriched') }}
-
-),
-
 contacts as (
 
-    select * from interactions where contact_number > 0
+    select * from {{ ref('int_interactions_enriched') }}
+    where contact_number > 0
 
 ),
 
 resolutions as (
 
     select customer_id, ticket_id, min(occurred_at) as resolved_at
-    from interactions
+    from {{ ref('stg_interactions') }}
     where ticket_id is not null
       and interaction_type = 'ticket_resolved'
     group by customer_id, ticket_id

@@ -11,7 +11,7 @@ spine as (
 
 interactions as (
 
-    select * from {{ ref('int_interactions_enriched') }}
+    select * from {{ ref('stg_interactions') }}
 
 ),
 
