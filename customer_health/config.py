@@ -34,6 +34,13 @@ class PathsConfig(_Strict):
     lock_wait_seconds: float = Field(1800, ge=0)
 
 
+class WarehouseConfig(_Strict):
+    # DuckDB's memory for the warehouse (pipeline connections and dbt): a share of the machine's
+    # memory ("25%") or a size ("6GB"); past it DuckDB spills to disk (<warehouse>.tmp) instead
+    # of growing until the machine runs out.
+    memory_limit: str = Field("25%", pattern=r"(?i)^\s*\d+(\.\d+)?\s*(%|[kmgt]i?b)\s*$")
+
+
 class ChurnConfig(_Strict):
     horizon_days: int = Field(90, ge=7, le=730)
     spine_interval_months: int = Field(1, ge=1, le=12)
@@ -351,6 +358,7 @@ class AtRiskConfig(_Strict):
 
 class FileConfig(_Strict):
     paths: PathsConfig = Field(default_factory=PathsConfig)
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
     churn: ChurnConfig = Field(default_factory=ChurnConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     bands: BandsConfig = Field(default_factory=BandsConfig)
@@ -479,6 +487,8 @@ def load_settings(
     config_file = Path(config or os.environ.get("CUSTOMER_HEALTH_CONFIG") or DEFAULT_CONFIG)
     config_file = config_file.expanduser().resolve()
     options = parse_config(config_file)
+    # read by every warehouse connection and by dbt's profile (warehouse.MEMORY_LIMIT_VARIABLE)
+    os.environ["CUSTOMER_HEALTH_DUCKDB_MEMORY_LIMIT"] = options.warehouse.memory_limit.strip()
     base = config_file.parent
     cwd = Path.cwd()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -12,6 +13,11 @@ from typing import Iterator
 import duckdb
 
 # Tables written by Python (ingest and scoring). Everything else is built by dbt.
+# config warehouse.memory_limit, carried by the environment (see memory_limit)
+MEMORY_LIMIT_VARIABLE = "CUSTOMER_HEALTH_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "25%"
+_MEMORY = re.compile(r"(?i)^\d+(\.\d+)?\s*(%|[kmgt]i?b)$")
+
 SCHEMA_DDL = """
 create schema if not exists raw;
 create schema if not exists scoring;
@@ -114,7 +120,9 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + (0 if read_only else WRITER_WAIT_SECONDS)
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only)
+            con.execute(f"set memory_limit = '{memory_limit()}'")
+            return con
         except duckdb.IOException as exc:
             if not is_lock_conflict(exc):
                 raise
@@ -127,6 +135,13 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
                 f"{path}: the warehouse is in use by another process{who} (DuckDB allows one "
                 "writer); wait for the running pipeline to finish and retry"
             ) from None
+
+
+def memory_limit() -> str:
+    """DuckDB's memory limit for the warehouse: config ``warehouse.memory_limit``, which
+    ``load_settings`` puts in the environment for this module and for dbt's profile."""
+    value = os.environ.get(MEMORY_LIMIT_VARIABLE, "").strip()
+    return value if _MEMORY.match(value) else DEFAULT_MEMORY_LIMIT
 
 
 @contextmanager

@@ -55,3 +55,16 @@ def test_everything_of_a_dataset_follows_its_home_or_warehouse(tmp_path, monkeyp
     monkeypatch.setenv("CUSTOMER_HEALTH_HOME", str(tmp_path / "c"))
     assert load_settings(DEFAULT_CONFIG).home == tmp_path / "c"
     assert load_settings(DEFAULT_CONFIG, home=tmp_path / "d").home == tmp_path / "d"
+
+
+def test_duckdb_memory_limit_reaches_every_warehouse_connection(tmp_path, monkeypatch):
+    from customer_health.warehouse import MEMORY_LIMIT_VARIABLE, connect
+
+    monkeypatch.setenv(MEMORY_LIMIT_VARIABLE, "25%")   # restored after the test
+    settings = load_settings(write_config(tmp_path, warehouse={"memory_limit": "1.5GB"}),
+                             home=tmp_path / "home")
+    with connect(settings.warehouse) as con:
+        limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    assert limit in ("1.3 GiB", "1.4 GiB")   # 1.5 GB in DuckDB's binary units
+    with pytest.raises(ConfigError, match="warehouse.memory_limit"):
+        load_settings(write_config(tmp_path, warehouse={"memory_limit": "lots"}))

@@ -233,10 +233,16 @@ def _remember_stat(con: duckdb.DuckDBPyConnection, delivery: _Delivery) -> None:
                 [*delivery.stat, delivery.rel, delivery.digest])
 
 
+# A file at least this big is not parsed ahead: its parsed rows take several times its size in
+# memory (a 2.2 GB JSON Lines file of 15M interactions peaked at 7 GiB while parsed).
+READ_AHEAD_MAX_BYTES = 256 * 1024 * 1024
+
+
 class _ReadAhead:
     """Parses the next new file in a background thread while this one is validated and stored:
     parsing is mostly pyarrow's C++, validation mostly Python on one core, so the two share
-    the machine. At most two parsed files are held at a time."""
+    the machine. At most two parsed files are held at a time, and a big one is never parsed
+    ahead (``READ_AHEAD_MAX_BYTES``)."""
 
     def __init__(self, deliveries: list[_Delivery]) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read")
@@ -251,7 +257,8 @@ class _ReadAhead:
     def start_next(self, path: Path) -> None:
         """Start parsing the file after ``path`` (never one outside the landing folder)."""
         after = self._next.get(path)
-        if after is not None and after.inside and after.path not in self._parsing:
+        if after is not None and after.inside and after.path not in self._parsing \
+                and _size(after.path) < READ_AHEAD_MAX_BYTES:
             self._parsing[after.path] = self._pool.submit(_read, after.contract, after.path)
 
     def forget(self, path: Path) -> None:
@@ -262,6 +269,13 @@ class _ReadAhead:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:              # read says why
+        return 0
 
 
 def _read(contract: Contract, path: Path) -> tuple[ParsedFile, pa.Table]:
@@ -364,32 +378,55 @@ def _load(batch: _Batch, validator: Validator | None, inside: bool,
                     + checked_query("_landing", types, contract))
     finally:
         con.unregister("_landing")
+    del clean   # the rows are in _checked now; the parsed file stays for quarantined records
     if contract.unique_key:
         mark_duplicates(con, "_checked", contract)
     reader.start_next(batch.path)   # while this file is validated and stored
+    originals = _Originals(parsed, batch.path, contract)
+    fmt = parsed.file_format
+    del parsed
     try:
-        return _store(batch, parsed, validator, rows_in, extra, finish)
+        return _store(batch, originals, fmt, validator, rows_in, extra, finish)
     finally:
         con.execute("drop table if exists _checked")
 
 
-def _store(batch: _Batch, parsed: ParsedFile, validator: Validator | None, rows_in: int,
-           extra: tuple[str, ...], finish) -> FileOutcome:
+class _Originals:
+    """The original values of a file's records, which quarantined rows keep. The parsed rows
+    are released before the validation gate (a big file's take several GiB beside the gate's
+    copy) and parsed again from the file in the rare case the gate rejects the batch."""
+
+    def __init__(self, parsed: ParsedFile, path: Path, contract: Contract) -> None:
+        self._parsed: ParsedFile | None = parsed
+        self._path, self._contract = path, contract
+
+    def records(self, lines) -> pd.DataFrame:
+        if self._parsed is None:
+            self._parsed, _ = _read(self._contract, self._path)
+        return self._parsed.records(lines)
+
+    def release(self) -> None:
+        self._parsed = None
+
+
+def _store(batch: _Batch, originals: _Originals, fmt: str, validator: Validator | None,
+           rows_in: int, extra: tuple[str, ...], finish) -> FileOutcome:
     """Quarantine the bad rows of ``_checked``, validate the good ones, load them."""
     con, contract, entity, rel = batch.con, batch.contract, batch.contract.entity, batch.rel
     bad = con.execute("select _line, rule, reason from _checked where rule is not null "
                       "order by _line").df()
     if len(bad):
-        records = parsed.records(bad[LINE])
+        records = originals.records(bad[LINE])
         batch.quarantine(bad[LINE], bad["rule"], bad["reason"], _records(records))
     good = con.execute("select count(*) from _checked where rule is null").fetchall()[0][0]
     quarantined = rows_in - good
     if good == 0:
         return finish(FileOutcome(entity, rel, "quarantined", rows_in, 0, quarantined,
                                   reason="every row broke a rule; see raw.quarantine"),
-                      parsed.file_format, extra)
+                      fmt, extra)
 
     if validator is not None:
+        originals.release()
         # Personal data (e-mail, free text) whose values the suite does not read reaches the gate
         # as a placeholder: it is not copied out (free text is most of an interaction file's bytes).
         read = validator.reads(entity) if hasattr(validator, "reads") else PERSONAL_COLUMNS
@@ -408,9 +445,9 @@ def _store(batch: _Batch, parsed: ParsedFile, validator: Validator | None, rows_
             lines = [r[0] for r in con.execute(
                 "select _line from _checked where rule is null order by _line").fetchall()]
             batch.quarantine(lines, ["failed_validation"] * len(lines), [reason] * len(lines),
-                             _records(parsed.records(lines)))
+                             _records(originals.records(lines)))
             return finish(FileOutcome(entity, rel, "rejected", rows_in, 0, rows_in,
-                                      reason=reason), parsed.file_format, extra)
+                                      reason=reason), fmt, extra)
 
     unknown = _unknown_customers(con) if entity != "customers" else 0
     columns = ", ".join(f'"{c}"' for c in contract.columns)
@@ -425,7 +462,7 @@ def _store(batch: _Batch, parsed: ParsedFile, validator: Validator | None, rows_
                      "(yet); loaded, such customers show in status as outside the feed")
     return finish(FileOutcome(entity, rel, status, rows_in, good, quarantined,
                               "; ".join(notes) or None, unknown),
-                  parsed.file_format, extra)
+                  fmt, extra)
 
 
 def _pandas(table) -> pd.DataFrame:

@@ -167,7 +167,8 @@ def test_batch_failing_its_expectation_suite_is_rejected_not_loaded(tmp_path, la
     with connect(tmp_path / "wh.duckdb") as con:
         report = ingest_landing(con, landing, validator=partial(validate_batch, suites_dir=suites))
         results = con.execute("select success, failed from raw.validation_results").df()
-        quarantine = con.execute("select line, rule, reason from raw.quarantine").df()
+        quarantine = con.execute("select line, rule, reason, record from raw.quarantine "
+                                 "order by line").df()
     status = {o.path: o for o in report.outcomes}
     rejected = status["transactions/big_amounts.csv"]
     assert (rejected.status, rejected.loaded, rejected.quarantined) == ("rejected", 0, 5)
@@ -175,6 +176,9 @@ def test_batch_failing_its_expectation_suite_is_rejected_not_loaded(tmp_path, la
     assert status["transactions/good.csv"].loaded == 3
     assert sorted(results["success"]) == [False, True]
     assert set(quarantine["rule"]) == {"failed_validation"} and len(quarantine) == 5
+    # the parsed rows were released before the gate: the records come from the file again
+    assert [json.loads(r)["transaction_id"] for r in quarantine["record"]] == [f"t{i}" for i in range(5)]
+    assert json.loads(quarantine["record"].iloc[4])["amount"] == "200"
 
 
 def test_currency_must_be_an_iso_code(tmp_path, landing):
