@@ -36,9 +36,9 @@ class PathsConfig(_Strict):
 
 class WarehouseConfig(_Strict):
     # DuckDB's memory for the warehouse (pipeline connections and dbt): a share of the machine's
-    # memory ("25%") or a size ("6GB"); past it DuckDB spills to disk (<warehouse>.tmp) instead
+    # memory ("40%") or a size ("6GB"); past it DuckDB spills to disk (<warehouse>.tmp) instead
     # of growing until the machine runs out.
-    memory_limit: str = Field("25%", pattern=r"(?i)^\s*\d+(\.\d+)?\s*(%|[kmgt]i?b)\s*$")
+    memory_limit: str = Field("40%", pattern=r"(?i)^\s*\d+(\.\d+)?\s*(%|[kmgt]i?b)\s*$")
 
 
 class ChurnConfig(_Strict):

@@ -15,7 +15,7 @@ import duckdb
 # Tables written by Python (ingest and scoring). Everything else is built by dbt.
 # config warehouse.memory_limit, carried by the environment (see memory_limit)
 MEMORY_LIMIT_VARIABLE = "CUSTOMER_HEALTH_DUCKDB_MEMORY_LIMIT"
-DEFAULT_MEMORY_LIMIT = "25%"
+DEFAULT_MEMORY_LIMIT = "40%"
 _MEMORY = re.compile(r"(?i)^\d+(\.\d+)?\s*(%|[kmgt]i?b)$")
 
 SCHEMA_DDL = """
