@@ -186,20 +186,23 @@ def _ledger_fingerprint(con) -> str:
     return hashlib.sha256("\n".join(r[0] for r in rows).encode()).hexdigest()
 
 
-def _read_features(con, scoring_date_only: bool = False) -> pd.DataFrame:
-    where = " where is_scoring_date" if scoring_date_only else ""
+def _read_features(con, scoring_date_only: bool = False, labelled_only: bool = False) -> pd.DataFrame:
+    where = (" where is_scoring_date" if scoring_date_only
+             else " where is_eligible and churned is not null" if labelled_only else "")
     frame = con.execute(
         f"select * from main.fct_customer_features{where} order by customer_id, as_of").df()
     return frame.rename(columns={"is_eligible": "eligible"})
 
 
 def _feature_history(settings: Settings) -> Callable[[], pd.DataFrame]:
-    """Every as-of date of the feature mart, read on first call only: scoring with the live
-    model needs the scoring date alone, training and the scorecard's calibration the history."""
+    """The labelled rows of the feature mart (eligible customers with a known outcome, every
+    as-of date), read on first call only: scoring with the live model needs the scoring date
+    alone; training, the backtest and the scorecard's calibration use nothing but these rows
+    (at W100 all of the mart's 5.7M rows took 12 GiB to read)."""
     @functools.cache
     def read() -> pd.DataFrame:
         with connect(settings.warehouse, read_only=True) as con:
-            return _read_features(con)
+            return _read_features(con, labelled_only=True)
     return read
 
 

@@ -103,3 +103,4 @@ def test_report_of_a_run_without_the_pandas_peer_says_why(report):
                             figures={**report.figures, "feature_speedup": None}))
     assert f"The pandas peer was {reason}." in text
     assert "Agreement with the mart" not in text
+    assert "| - (left out) | - |" in text and "0 features" not in text

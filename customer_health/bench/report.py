@@ -138,8 +138,10 @@ def markdown(report: BenchReport) -> str:
         "",
         "| | ours | peer | ratio |",
         "|---|---|---|---|",
-        f"| feature build (s) | {_fmt(f.get('features_seconds'))} (dbt stage: {mart_features} features, labels, tests) "
-        f"| {_fmt(pd_.get('compute_seconds'))} (pandas: {peer_share} features) "
+        f"| feature build (s) | {_fmt(f.get('features_seconds'))} (dbt stage: "
+        f"{f'{mart_features} ' if mart_features else ''}features, labels, tests) "
+        f"| {_fmt(pd_.get('compute_seconds'))} "
+        f"({'left out' if pd_.get('skipped') else f'pandas: {peer_share} features'}) "
         f"| {_fmt(f.get('feature_speedup'), 'x')} |",
         f"| churn model fit (s) | {_fmt(f.get('training_seconds'))} (LightGBM + calibration + backtest) "
         f"| {_fmt(bg.get('fit_seconds'))} (BG/NBD) | |",
