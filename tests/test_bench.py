@@ -40,6 +40,10 @@ def test_json_holds_every_figure(report):
     assert all(v is not None and v >= 0 for v in data["stages"].values())
     assert figures["events_ingested"] == data["workload"]["events"]
     assert figures["peak_rss_bytes"] > 50 * 2**20
+    # the peak so far at the end of each stage never falls, and the child's peak covers it
+    peaks = list(data["runs"][-1]["full"]["peak_rss_bytes_by_stage"].values())
+    assert len(peaks) == 4 and peaks == sorted(peaks)
+    assert peaks[-1] <= data["runs"][-1]["full"]["peak_rss_bytes"]
     assert [t["key"] for t in data["targets"]] == [t.key for t in TARGETS]
     assert {t["status"] for t in data["targets"]} <= {"pass", "miss", "n/a"}
     assert 0 <= figures["bgnbd_auc"] <= 1

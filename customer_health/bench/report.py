@@ -119,6 +119,7 @@ def markdown(report: BenchReport) -> str:
         f"{_fmt(f.get('customers_scored'))} customers scored "
         f"({_fmt(f.get('scoring_customers_per_second'))} customers/s for the scoring stage, "
         f"{_fmt(f.get('predict_customers_per_second'))} customers/s in the model's predict + explain).",
+        _peaks_line(report.runs[-1]["full"].get("peak_rss_bytes_by_stage") if report.runs else None),
         "",
         "## Incremental run (1% new events, live model, no retraining)",
         "",
@@ -154,6 +155,13 @@ def markdown(report: BenchReport) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _peaks_line(peaks: dict | None) -> str:
+    if not peaks:
+        return ""
+    return ("Peak memory of the pipeline process so far at the end of each stage (last run): "
+            + ", ".join(f"{stage} {_fmt(value / GIB, 'GiB')}" for stage, value in peaks.items()) + ".")
 
 
 def _pandas_paragraph(pd_: dict, agreement: dict, compared: int, peer_share: str) -> str:

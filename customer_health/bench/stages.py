@@ -9,9 +9,15 @@ train the model); when a name is missing the split is reported as ``None``.
 
 from __future__ import annotations
 
+import resource
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def _peak_bytes() -> int:
+    """This process's peak resident memory so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 class _Timer:
@@ -61,6 +67,7 @@ def run_stages(config: str | None, home: Path, landing: Path, *, retrain: bool =
         ingest = time.perf_counter() - t
     stages["validation"] = validating.seconds if validating else None
     stages["ingest"] = ingest - (validating.seconds if validating else 0.0)
+    peaks = {"ingest": _peak_bytes()}
     out["events_ingested"] = report.total("loaded", "transactions") + report.total("loaded", "interactions")
     out["rows_ingested"] = report.total("loaded")
     out["rows_quarantined"] = report.total("quarantined")
@@ -69,6 +76,7 @@ def run_stages(config: str | None, home: Path, landing: Path, *, retrain: bool =
     t = time.perf_counter()
     pipeline.features_step(settings)
     stages["features"] = time.perf_counter() - t
+    peaks["features"] = _peak_bytes()
 
     with timed_attribute(pipeline, "_model_or_none") as training, \
             timed_attribute(ml.predict, "score") as predicting:
@@ -78,6 +86,7 @@ def run_stages(config: str | None, home: Path, landing: Path, *, retrain: bool =
     stages["training"] = training.seconds if training else None
     stages["scoring"] = score - (training.seconds if training else 0.0)
     out["predict_seconds"] = predicting.seconds if predicting else None
+    peaks["training and scoring"] = _peak_bytes()
     out["customers_scored"] = summary.customers_scored
     out["model_version"] = summary.model_version
     out["model_reused"] = summary.model_reused
@@ -87,7 +96,10 @@ def run_stages(config: str | None, home: Path, landing: Path, *, retrain: bool =
     t = time.perf_counter()
     pipeline.publish_step(settings)
     stages["publish"] = time.perf_counter() - t
+    peaks["publish"] = _peak_bytes()
 
     out["stages"] = stages
+    # where the run's peak memory was reached: the peak so far at the end of each stage
+    out["peak_rss_bytes_by_stage"] = peaks
     out["total_seconds"] = sum(v for v in stages.values() if v)
     return out
