@@ -17,7 +17,7 @@ import pandas as pd
 
 from customer_health.config import EXPECTATIONS_DIR, Settings
 from customer_health.dbt_runner import DbtError, DbtResult, dbt_vars, run_dbt
-from customer_health.ingest import FileOutcome, IngestReport, ingest_landing
+from customer_health.ingest import FileOutcome, IngestReport, ingest_landing, return_freed_memory
 from customer_health.locking import exclusive
 from customer_health.pause_points import pause_point
 from customer_health.postgres_export import PostgresExport, export_to_postgres
@@ -88,9 +88,12 @@ def ingest_step(settings: Settings,
         if outcome is not None:
             pause_point("ingest-committed")
 
-    with connect(settings.warehouse) as con:
-        dataset_id(con)
-        return ingest_landing(con, settings.landing, validator=validator, progress=committed)
+    try:
+        with connect(settings.warehouse) as con:
+            dataset_id(con)
+            return ingest_landing(con, settings.landing, validator=validator, progress=committed)
+    finally:
+        return_freed_memory()
 
 
 # A pipeline build runs the models and their data tests. dbt's unit tests check the SQL logic

@@ -124,7 +124,19 @@ def validate_batch(entity: str, frame: pd.DataFrame, suites_dir: Path) -> BatchV
                                                           {LATEST_PARAMETER: latest})
             if result.success:
                 break
+        del validator
+        _release_batch(batch_definition)
     return _summarise(result, loaded.personal)
+
+
+def _release_batch(batch_definition) -> None:
+    """Let go of the validated frame. GX's pandas data source keeps its execution engine, whose
+    batch cache holds the last batch's DataFrame until the next batch of that asset: after the
+    biggest file of a W100 ingest that was 3 GiB held through the rest of the run. A new engine
+    costs nothing; the data source builds one on its next batch."""
+    datasource = batch_definition.data_asset.datasource
+    if getattr(datasource, "_execution_engine", None) is not None:
+        datasource._execution_engine = None
 
 
 def columns_read(entity: str, suites_dir: Path) -> frozenset[str]:
