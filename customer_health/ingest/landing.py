@@ -382,7 +382,7 @@ def _load(batch: _Batch, validator: Validator | None, inside: bool,
     if contract.unique_key:
         mark_duplicates(con, "_checked", contract)
     reader.start_next(batch.path)   # while this file is validated and stored
-    originals = _Originals(parsed, batch.path, contract)
+    originals = _Originals(parsed, batch)
     fmt = parsed.file_format
     del parsed
     try:
@@ -391,18 +391,26 @@ def _load(batch: _Batch, validator: Validator | None, inside: bool,
         con.execute("drop table if exists _checked")
 
 
+class FileChanged(RuntimeError):
+    """A landing file changed while it was being ingested; nothing of it was stored."""
+
+
 class _Originals:
     """The original values of a file's records, which quarantined rows keep. The parsed rows
     are released before the validation gate (a big file's take several GiB beside the gate's
     copy) and parsed again from the file in the rare case the gate rejects the batch."""
 
-    def __init__(self, parsed: ParsedFile, path: Path, contract: Contract) -> None:
+    def __init__(self, parsed: ParsedFile, batch: _Batch) -> None:
         self._parsed: ParsedFile | None = parsed
-        self._path, self._contract = path, contract
+        self._batch = batch
 
     def records(self, lines) -> pd.DataFrame:
         if self._parsed is None:
-            self._parsed, _ = _read(self._contract, self._path)
+            batch = self._batch
+            if _content_hash(batch.path) != batch.digest:   # the file's transaction rolls back
+                raise FileChanged(f"{batch.rel}: the file changed while it was being ingested; "
+                                  "nothing of it was loaded, the next ingest reads it again")
+            self._parsed, _ = _read(batch.contract, batch.path)
         return self._parsed.records(lines)
 
     def release(self) -> None:

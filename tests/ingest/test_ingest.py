@@ -181,6 +181,35 @@ def test_batch_failing_its_expectation_suite_is_rejected_not_loaded(tmp_path, la
     assert json.loads(quarantine["record"].iloc[4])["amount"] == "200"
 
 
+def test_a_file_rewritten_while_its_batch_is_rejected_is_left_for_the_next_ingest(tmp_path, landing):
+    """The parsed rows are released before the gate; a rejected batch's records are read from
+    the file again, and a file that changed meanwhile rolls its whole transaction back."""
+    from customer_health.ingest.landing import FileChanged
+
+    suites = tmp_path / "suites"
+    shutil.copytree(EXPECTATIONS_DIR, suites)
+    suite = json.loads((suites / "transactions.json").read_text())
+    for expectation in suite["expectations"]:
+        if expectation["kwargs"].get("column") == "amount" and "max_value" in expectation["kwargs"]:
+            expectation["kwargs"].update(min_value=-100, max_value=100)
+    (suites / "transactions.json").write_text(json.dumps(suite))
+    path = landing / "transactions" / "big_amounts.csv"
+    header = "transaction_id,customer_id,occurred_at,type,amount,currency\n"
+    write(path, header + "t1,c1,2025-01-01,purchase,500,USD\n")
+
+    def rewriting_validator(entity, frame):
+        path.write_text(header + "t1,c1,2025-01-01,purchase,5,USD\n")   # a new delivery
+        return validate_batch(entity, frame, suites_dir=suites)
+
+    with connect(tmp_path / "wh.duckdb") as con:
+        with pytest.raises(FileChanged, match="big_amounts.csv"):
+            ingest_landing(con, landing, validator=rewriting_validator)
+        assert con.execute("select count(*) from raw.ingest_ledger").fetchone()[0] == 0
+        assert con.execute("select count(*) from raw.quarantine").fetchone()[0] == 0
+        report = ingest_landing(con, landing, validator=partial(validate_batch, suites_dir=suites))
+    assert [(o.status, o.loaded) for o in report.outcomes] == [("loaded", 1)]
+
+
 def test_currency_must_be_an_iso_code(tmp_path, landing):
     write(landing / "transactions" / "t.csv",
           "transaction_id,customer_id,occurred_at,type,amount,currency\n"
