@@ -442,6 +442,7 @@ def _store(batch: _Batch, originals: _Originals, fmt: str, validator: Validator 
                             for c in contract.columns)
         frame = con.sql(f"select {columns} from _checked where rule is null").to_arrow_table()
         result = validator(entity, _pandas(frame))
+        del frame   # gigabytes for a big file, not needed while its rows are stored
         con.execute(
             "insert into raw.validation_results values (?, ?, ?, ?, ?, ?, ?, ?)",
             [batch.file_id, entity, result.suite, result.success, result.evaluated,
