@@ -45,6 +45,9 @@ def test_json_holds_every_figure(report):
     assert len(peaks) == 4 and peaks == sorted(peaks)
     assert peaks[-1] <= data["runs"][-1]["full"]["peak_rss_bytes"]
     assert [t["key"] for t in data["targets"]] == [t.key for t in TARGETS]
+    # W100's memory target is shown but judged only at W100
+    w100 = [t for t in data["targets"] if t["applies"] == "W100"]
+    assert [(t["key"], t["target"], t["status"]) for t in w100] == [("peak_rss_gib", "< 12 GiB", "n/a")]
     assert {t["status"] for t in data["targets"]} <= {"pass", "miss", "n/a"}
     assert 0 <= figures["bgnbd_auc"] <= 1
 
@@ -52,8 +55,9 @@ def test_json_holds_every_figure(report):
 def test_markdown_has_each_target_beside_its_figure(report):
     text = open(report.markdown_path, encoding="utf-8").read()
     for t in report.targets:
-        row = next(line for line in text.splitlines() if line.startswith(f"| {t['label']} |"))
-        assert t["status"] in row and t["target"] in row
+        row = next(line for line in text.splitlines()
+                   if line.startswith(f"| {t['label']} | {t['target']} ({t['applies']}) |"))
+        assert row.endswith(f"| {t['status']} |")
     for stage in report.stages:
         assert f"| {stage} |" in text
     for name in report.peers["pandas"]["features"]:
@@ -108,3 +112,17 @@ def test_report_of_a_run_without_the_pandas_peer_says_why(report):
     assert f"The pandas peer was {reason}." in text
     assert "Agreement with the mart" not in text
     assert "| - (left out) | - |" in text and "0 features" not in text
+
+
+def test_each_size_is_judged_by_its_own_targets():
+    from customer_health.bench.report import judge
+
+    figures = {"full_run_seconds": 627.0, "incremental_seconds": 112.0, "peak_rss_gib": 11.0,
+               "feature_speedup": None, "scoring_customers_per_second": 41_000.0}
+    w100 = {(t["key"], t["applies"]): t["status"] for t in judge(figures, 1_000_000)}
+    assert w100[("peak_rss_gib", "W100")] == "pass" and w100[("peak_rss_gib", "W10")] == "n/a"
+    assert w100[("full_run_seconds", "W10")] == "n/a"
+    assert w100[("feature_speedup", "every size")] == "missing"
+    assert w100[("scoring_customers_per_second", "every size")] == "miss"
+    w10 = {(t["key"], t["applies"]): t["status"] for t in judge({**figures, "peak_rss_gib": 11.0}, 100_000)}
+    assert w10[("peak_rss_gib", "W10")] == "miss" and w10[("peak_rss_gib", "W100")] == "n/a"
