@@ -12,12 +12,12 @@ from typing import Iterator
 
 import duckdb
 
-# Tables written by Python (ingest and scoring). Everything else is built by dbt.
 # config warehouse.memory_limit, carried by the environment (see memory_limit)
 MEMORY_LIMIT_VARIABLE = "CUSTOMER_HEALTH_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "40%"
 _MEMORY = re.compile(r"(?i)^\d+(\.\d+)?\s*(%|[kmgt]i?b)$")
 
+# Tables written by Python (ingest and scoring). Everything else is built by dbt.
 SCHEMA_DDL = """
 create schema if not exists raw;
 create schema if not exists scoring;
