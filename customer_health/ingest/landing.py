@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from customer_health.ingest.contracts import CONTRACTS, ENTITIES, PERSONAL_COLUMNS, Contract
 from customer_health.ingest.readers import (
-    LINE, NESTED, FileEmpty, FileUnreadable, ParsedFile, read_landing_file,
+    LINE, NESTED, FileEmpty, FileUnreadable, ParsedFile, file_format, read_landing_file,
 )
 from customer_health.ingest.rows import checked_query, mark_duplicates, trimmed
 from customer_health.landing_files import entity_files
@@ -233,16 +233,35 @@ def _remember_stat(con: duckdb.DuckDBPyConnection, delivery: _Delivery) -> None:
                 [*delivery.stat, delivery.rel, delivery.digest])
 
 
-# A file at least this big is not parsed ahead: its parsed rows take several times its size in
-# memory (a 2.2 GB JSON Lines file of 15M interactions peaked at 7 GiB while parsed).
-READ_AHEAD_MAX_BYTES = 256 * 1024 * 1024
+# The next file is parsed ahead only while it and the file being stored are small: both are
+# held in memory at once, and a big file's validation gate peaks on top of its rows (at W100 a
+# 243 MB Parquet file parsed ahead of a 1.3 GB CSV file's gate set the ingest's 15 GiB peak).
+READ_AHEAD_MAX_BYTES = 1024 * 1024 * 1024
+# After a file at least this big, freed memory is handed back before the next file is read.
+BIG_FILE_BYTES = 256 * 1024 * 1024
+# Parsed rows take about the file's size for text formats; compressed formats expand.
+PARSED_SIZE_FACTOR = {"parquet": 10, "gz": 6}
+
+
+def parsed_size_estimate(path: Path) -> int:
+    """About how many bytes the parsed rows of ``path`` take (0 when it cannot be read)."""
+    try:
+        size = path.stat().st_size
+    except OSError:              # read says why
+        return 0
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        return size * PARSED_SIZE_FACTOR["gz"]
+    if file_format(path) == "parquet":
+        return size * PARSED_SIZE_FACTOR["parquet"]
+    return size
 
 
 class _ReadAhead:
     """Parses the next new file in a background thread while this one is validated and stored:
     parsing is mostly pyarrow's C++, validation mostly Python on one core, so the two share
-    the machine. At most two parsed files are held at a time, and a big one is never parsed
-    ahead (``READ_AHEAD_MAX_BYTES``)."""
+    the machine. At most two parsed files are held at a time, and only while together they
+    are small (``READ_AHEAD_MAX_BYTES``)."""
 
     def __init__(self, deliveries: list[_Delivery]) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read")
@@ -258,7 +277,8 @@ class _ReadAhead:
         """Start parsing the file after ``path`` (never one outside the landing folder)."""
         after = self._next.get(path)
         if after is not None and after.inside and after.path not in self._parsing \
-                and _size(after.path) < READ_AHEAD_MAX_BYTES:
+                and parsed_size_estimate(path) + parsed_size_estimate(after.path) \
+                < READ_AHEAD_MAX_BYTES:
             self._parsing[after.path] = self._pool.submit(_read, after.contract, after.path)
 
     def forget(self, path: Path) -> None:
@@ -269,13 +289,6 @@ class _ReadAhead:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:              # read says why
-        return 0
 
 
 def _read(contract: Contract, path: Path) -> tuple[ParsedFile, pa.Table]:
@@ -414,7 +427,9 @@ class _Originals:
         return self._parsed.records(lines)
 
     def release(self) -> None:
+        """Drop the parsed rows and hand their memory back (Arrow's pool would keep it)."""
         self._parsed = None
+        pa.default_memory_pool().release_unused()
 
 
 def _store(batch: _Batch, originals: _Originals, fmt: str, validator: Validator | None,
@@ -440,7 +455,12 @@ def _store(batch: _Batch, originals: _Originals, fmt: str, validator: Validator 
         read = validator.reads(entity) if hasattr(validator, "reads") else PERSONAL_COLUMNS
         columns = ", ".join(f'0::tinyint as "{c}"' if c in PERSONAL_COLUMNS and c not in read else f'"{c}"'
                             for c in contract.columns)
-        frame = con.sql(f"select {columns} from _checked where rule is null").to_arrow_table()
+        # pandas holds text as Arrow large strings: fetched as such, no copy is made of them
+        con.execute("set arrow_large_buffer_size = true")
+        try:
+            frame = con.sql(f"select {columns} from _checked where rule is null").to_arrow_table()
+        finally:
+            con.execute("reset arrow_large_buffer_size")
         result = validator(entity, _pandas(frame))
         del frame   # gigabytes for a big file, not needed while its rows are stored
         con.execute(
@@ -543,6 +563,8 @@ def _ingest_entities(con, landing: Path, validator, progress, report: IngestRepo
     try:
         for delivery in new:
             outcome = _ingest_file(con, delivery, validator, reader)
+            if parsed_size_estimate(delivery.path) >= BIG_FILE_BYTES:
+                return_freed_memory()   # before the next file parses and its gate peaks
             report.outcomes.append(outcome)
             log.info("ingest %s: %s, %d in, %d loaded, %d quarantined", delivery.rel,
                      outcome.status, outcome.rows_in, outcome.loaded, outcome.quarantined)

@@ -364,3 +364,41 @@ def test_the_gate_gets_personal_values_only_when_its_suite_reads_them(tmp_path, 
         assert emails.tolist() == ["ann@example.com", "bob@example.com"]
     assert seen[frozenset()] == [0, 0]
     assert seen[frozenset({"email"})] == ["ann@example.com", "bob@example.com"]
+
+
+@pytest.mark.parametrize("budget, ahead", [(1 << 30, True), (400, False)])
+def test_the_next_file_is_parsed_ahead_only_while_both_are_small(tmp_path, landing, monkeypatch,
+                                                                budget, ahead):
+    """Two parsed files are held at once only within the read-ahead budget: at W100 a Parquet
+    file parsed ahead of a big file's validation set the ingest's memory peak."""
+    import threading
+
+    from customer_health.ingest import landing as ingest_module
+
+    write(landing / "transactions" / "a.csv", GOOD_TX)                  # 250 bytes
+    write(landing / "transactions" / "b.csv", re.sub(r"^t(\d)", r"u\1", GOOD_TX, flags=re.M))
+    readers = []
+    real_read = ingest_module._read
+
+    def recording_read(contract, path):
+        readers.append((path.name, threading.current_thread().name.startswith("ingest-read")))
+        return real_read(contract, path)
+
+    monkeypatch.setattr(ingest_module, "_read", recording_read)
+    monkeypatch.setattr(ingest_module, "READ_AHEAD_MAX_BYTES", budget)
+    report, tables = ingest(tmp_path, landing)
+    assert readers == [("a.csv", False), ("b.csv", ahead)]
+    assert report.total("loaded") == 6 and len(tables["transactions"]) == 6
+
+
+def test_parsed_size_estimate_counts_compressed_files_expanded(tmp_path):
+    from customer_health.ingest.landing import PARSED_SIZE_FACTOR, parsed_size_estimate
+
+    plain, packed, columnar = tmp_path / "a.csv", tmp_path / "a.csv.gz", tmp_path / "a.parquet"
+    write(plain, GOOD_TX)
+    packed.write_bytes(gzip.compress(GOOD_TX.encode()))
+    pd.DataFrame({"x": range(100)}).to_parquet(columnar)
+    assert parsed_size_estimate(plain) == len(GOOD_TX.encode())
+    assert parsed_size_estimate(packed) == packed.stat().st_size * PARSED_SIZE_FACTOR["gz"]
+    assert parsed_size_estimate(columnar) == columnar.stat().st_size * PARSED_SIZE_FACTOR["parquet"]
+    assert parsed_size_estimate(tmp_path / "gone.csv") == 0
