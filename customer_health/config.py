@@ -39,6 +39,9 @@ class WarehouseConfig(_Strict):
     # memory ("40%") or a size ("6GB"); past it DuckDB spills to disk (<warehouse>.tmp) instead
     # of growing until the machine runs out.
     memory_limit: str = Field("40%", pattern=r"(?i)^\s*\d+(\.\d+)?\s*(%|[kmgt]i?b)\s*$")
+    # DuckDB's share while ingesting: the parsed file and its validation gate are held beside
+    # it in Python, so it is kept smaller (its cache of the raw tables is what it gives up).
+    ingest_memory_limit: str = Field("15%", pattern=r"(?i)^\s*\d+(\.\d+)?\s*(%|[kmgt]i?b)\s*$")
 
 
 class ChurnConfig(_Strict):

@@ -68,3 +68,26 @@ def test_duckdb_memory_limit_reaches_every_warehouse_connection(tmp_path, monkey
     assert limit in ("1.3 GiB", "1.4 GiB")   # 1.5 GB in DuckDB's binary units
     with pytest.raises(ConfigError, match="warehouse.memory_limit"):
         load_settings(write_config(tmp_path, warehouse={"memory_limit": "lots"}))
+
+
+def test_ingest_holds_duckdb_to_its_own_smaller_memory_limit(tmp_path, monkeypatch):
+    """While ingesting, the parsed file and its validation gate sit beside DuckDB in memory."""
+    from customer_health import pipeline
+    from customer_health.ingest.landing import IngestReport
+    from customer_health.warehouse import MEMORY_LIMIT_VARIABLE
+
+    monkeypatch.setenv(MEMORY_LIMIT_VARIABLE, "40%")   # restored after the test
+    settings = load_settings(write_config(tmp_path, warehouse={
+        "memory_limit": "3GB", "ingest_memory_limit": "1GB"}), home=tmp_path / "home")
+    settings.landing.mkdir(parents=True)
+    seen = []
+
+    def recording_ingest(con, landing, **kwargs):
+        seen.append(con.execute("select current_setting('memory_limit')").fetchone()[0])
+        return IngestReport()
+
+    monkeypatch.setattr(pipeline, "ingest_landing", recording_ingest)
+    pipeline.ingest_step(settings)
+    assert seen == ["953.6 MiB"]   # 1 GB in DuckDB's binary units
+    with pytest.raises(ConfigError, match="warehouse.ingest_memory_limit"):
+        load_settings(write_config(tmp_path, warehouse={"ingest_memory_limit": "half"}))
