@@ -34,14 +34,18 @@ class PathsConfig(_Strict):
     lock_wait_seconds: float = Field(1800, ge=0)
 
 
+# A share of the machine's memory ("40%") or a size ("6GB"), as DuckDB's memory_limit takes it.
+MEMORY_SIZE = r"(?i)^\s*\d+(\.\d+)?\s*(%|[kmgt]i?b)\s*$"
+
+
 class WarehouseConfig(_Strict):
     # DuckDB's memory for the warehouse (pipeline connections and dbt): a share of the machine's
     # memory ("40%") or a size ("6GB"); past it DuckDB spills to disk (<warehouse>.tmp) instead
     # of growing until the machine runs out.
-    memory_limit: str = Field("40%", pattern=r"(?i)^\s*\d+(\.\d+)?\s*(%|[kmgt]i?b)\s*$")
+    memory_limit: str = Field("40%", pattern=MEMORY_SIZE)
     # DuckDB's share while ingesting: the parsed file and its validation gate are held beside
     # it in Python, so it is kept smaller (its cache of the raw tables is what it gives up).
-    ingest_memory_limit: str = Field("15%", pattern=r"(?i)^\s*\d+(\.\d+)?\s*(%|[kmgt]i?b)\s*$")
+    ingest_memory_limit: str = Field("15%", pattern=MEMORY_SIZE)
 
 
 class ChurnConfig(_Strict):

@@ -90,8 +90,8 @@ def ingest_step(settings: Settings,
 
     try:
         with connect(settings.warehouse) as con:
-            # validated on load (config.WarehouseConfig): a percentage or a size
-            con.execute(f"set memory_limit = '{settings.options.warehouse.ingest_memory_limit}'")
+            limit = settings.options.warehouse.ingest_memory_limit.strip()   # validated on load
+            con.execute(f"set memory_limit = '{limit}'")
             dataset_id(con)
             return ingest_landing(con, settings.landing, validator=validator, progress=committed)
     finally:

@@ -563,7 +563,7 @@ def _ingest_entities(con, landing: Path, validator, progress, report: IngestRepo
     try:
         for delivery in new:
             outcome = _ingest_file(con, delivery, validator, reader)
-            if parsed_size_estimate(delivery.path) >= BIG_FILE_BYTES:
+            if delivery.inside and parsed_size_estimate(delivery.path) >= BIG_FILE_BYTES:
                 return_freed_memory()   # before the next file parses and its gate peaks
             report.outcomes.append(outcome)
             log.info("ingest %s: %s, %d in, %d loaded, %d quarantined", delivery.rel,
