@@ -12,6 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from customer_health.warehouse import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_VARIABLE, MEMORY_SIZE
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "customer_health.yml"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -34,15 +36,11 @@ class PathsConfig(_Strict):
     lock_wait_seconds: float = Field(1800, ge=0)
 
 
-# A share of the machine's memory ("40%") or a size ("6GB"), as DuckDB's memory_limit takes it.
-MEMORY_SIZE = r"(?i)^\s*\d+(\.\d+)?\s*(%|[kmgt]i?b)\s*$"
-
-
 class WarehouseConfig(_Strict):
     # DuckDB's memory for the warehouse (pipeline connections and dbt): a share of the machine's
     # memory ("40%") or a size ("6GB"); past it DuckDB spills to disk (<warehouse>.tmp) instead
     # of growing until the machine runs out.
-    memory_limit: str = Field("40%", pattern=MEMORY_SIZE)
+    memory_limit: str = Field(DEFAULT_MEMORY_LIMIT, pattern=MEMORY_SIZE)
     # DuckDB's share while ingesting: the parsed file and its validation gate are held beside
     # it in Python, so it is kept smaller (its cache of the raw tables is what it gives up).
     ingest_memory_limit: str = Field("15%", pattern=MEMORY_SIZE)
@@ -495,7 +493,7 @@ def load_settings(
     config_file = config_file.expanduser().resolve()
     options = parse_config(config_file)
     # read by every warehouse connection and by dbt's profile (warehouse.MEMORY_LIMIT_VARIABLE)
-    os.environ["CUSTOMER_HEALTH_DUCKDB_MEMORY_LIMIT"] = options.warehouse.memory_limit.strip()
+    os.environ[MEMORY_LIMIT_VARIABLE] = options.warehouse.memory_limit.strip()
     base = config_file.parent
     cwd = Path.cwd()
 
