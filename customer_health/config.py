@@ -12,8 +12,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from customer_health.warehouse import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_VARIABLE, MEMORY_SIZE
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "customer_health.yml"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -34,6 +32,14 @@ class PathsConfig(_Strict):
     warehouse: str | None = None
     # How long a step waits for another run of the same dataset before giving up.
     lock_wait_seconds: float = Field(1800, ge=0)
+
+
+# A share of the machine's memory ("40%") or a size ("6GB"), as DuckDB's memory_limit takes it.
+MEMORY_SIZE = r"(?i)^\s*\d+(\.\d+)?\s*(%|[kmgt]i?b)\s*$"
+DEFAULT_MEMORY_LIMIT = "40%"
+# config warehouse.memory_limit, carried by the environment to every warehouse connection
+# (warehouse.memory_limit) and to dbt's profile
+MEMORY_LIMIT_VARIABLE = "CUSTOMER_HEALTH_DUCKDB_MEMORY_LIMIT"
 
 
 class WarehouseConfig(_Strict):

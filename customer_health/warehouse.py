@@ -12,11 +12,8 @@ from typing import Iterator
 
 import duckdb
 
-# config warehouse.memory_limit, carried by the environment (see memory_limit)
-MEMORY_LIMIT_VARIABLE = "CUSTOMER_HEALTH_DUCKDB_MEMORY_LIMIT"
-DEFAULT_MEMORY_LIMIT = "40%"
-# A share of the machine's memory ("40%") or a size ("6GB"), as DuckDB's memory_limit takes it.
-MEMORY_SIZE = r"(?i)^\s*\d+(\.\d+)?\s*(%|[kmgt]i?b)\s*$"
+from customer_health.config import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_VARIABLE, MEMORY_SIZE
+
 _MEMORY = re.compile(MEMORY_SIZE)
 
 # Tables written by Python (ingest and scoring). Everything else is built by dbt.
