@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import pandas as pd
+import pyarrow as pa
 
 from customer_health.config import EXPECTATIONS_DIR, Settings
 from customer_health.dbt_runner import DbtError, DbtResult, dbt_vars, run_dbt
@@ -211,38 +212,37 @@ def _feature_history(settings: Settings) -> Callable[[], pd.DataFrame]:
     return read
 
 
-def _drivers_json(drivers: pd.Series) -> list[str]:
-    """Each row's drivers as JSON text (msgspec: five times faster than json at 100k rows)."""
+def _scorecard_table(scored: pd.DataFrame) -> pa.Table:
+    """The scorecard's scores (``ml.scorecard.score``) in the columns of ``ml.predict.score_table``."""
     import msgspec
 
     encode = msgspec.json.Encoder(enc_hook=float).encode
-    return [encode(d).decode() for d in drivers]
-
-
-def _score_rows(scored: pd.DataFrame, revenue: pd.Series, run_id: str,
-                scored_at: datetime, source: str = "model") -> pd.DataFrame:
     drivers = scored["top_drivers"]
-    out = pd.DataFrame({
-        "run_id": run_id,
-        "scored_at": scored_at,
-        "as_of": pd.to_datetime(scored["as_of"]).dt.date,
-        "customer_id": scored["customer_id"].astype(str),
-        "churn_risk": scored["churn_risk"].astype(float),
-        # revenue as of the scored date, so a run's revenue at risk never changes afterwards
-        "revenue_12m": revenue.reindex(scored.index).astype(float),
-        "score_source": source,
-        "model_version": scored["model_version"],
-        "top_drivers": _drivers_json(drivers),
-        "reasons": scored["reasons"],
-        "primary_dimension": [d[0]["dimension"] if d else None for d in drivers],
-        # the strongest driver's feature: the playbook's first choice of action
-        "primary_feature": [d[0].get("feature") if d else None for d in drivers],
-        "engagement_score": scored["engagement_score"],
-        "experience_score": scored["experience_score"],
-        "voice_score": scored["voice_score"],
-        "value_score": scored["value_score"],
-    })
-    return out[SCORE_COLUMNS]
+    columns = {name: pa.array(scored[name].to_numpy(), from_pandas=True)
+               for name in ("customer_id", "as_of", "churn_risk", "engagement_score", "experience_score",
+                            "voice_score", "value_score", "reasons", "model_version")}
+    columns.update(top_drivers=pa.array([encode(d).decode() for d in drivers], pa.string()),
+                   primary_dimension=pa.array([d[0]["dimension"] if d else None for d in drivers], pa.string()),
+                   primary_feature=pa.array([d[0].get("feature") if d else None for d in drivers], pa.string()))
+    return pa.table(columns)
+
+
+def _score_rows(scored: pa.Table, revenue: pd.Series, run_id: str,
+                scored_at: datetime, source: str = "model") -> pa.Table:
+    """The rows of scoring.churn_scores: the scored columns plus the run's identity and, as of the
+    scored date, each customer's revenue (a run's revenue at risk never changes afterwards)."""
+    import pyarrow.compute as pc
+
+    n = scored.num_rows
+    columns = {
+        "run_id": pa.array([run_id] * n, pa.string()),
+        "scored_at": pa.array([scored_at] * n, pa.timestamp("us")),
+        "as_of": pc.cast(scored["as_of"], pa.date32()),
+        "revenue_12m": pa.array(revenue.to_numpy(dtype="float64", na_value=float("nan")),
+                                from_pandas=True),
+        "score_source": pa.array([source] * n, pa.string()),
+    }
+    return pa.table({name: columns[name] if name in columns else scored[name] for name in SCORE_COLUMNS})
 
 
 def _model_or_none(settings: Settings, history: Callable[[], pd.DataFrame], columns: pd.Index,
@@ -321,7 +321,7 @@ def score_step(settings: Settings, retrain: bool = False) -> ScoreSummary:
     (``model.min_*`` bounds) and no earlier model is scored with the rule-based scorecard
     (score_source 'scorecard'); ``scoring.runs.score_note`` keeps why.
     """
-    from ml.predict import score
+    from ml.predict import score_table
 
     with connect(settings.warehouse) as con:
         ds = dataset_id(con)
@@ -337,11 +337,12 @@ def score_step(settings: Settings, retrain: bool = False) -> ScoreSummary:
                                                backfill=backfill, retrain=retrain)
     note = None
     if model is not None:
-        scored = score(model, current)
+        scored = score_table(model, current)
         source, version, fingerprint = "model", model.version, model.data_fingerprint
         identity = version
     else:
-        scored, calibration = _scorecard_scores(settings, history(), current)
+        frame, calibration = _scorecard_scores(settings, history(), current)
+        scored = _scorecard_table(frame)
         source = version = "scorecard"
         fingerprint = None
         note = json.dumps({"reasons": cold_start, "calibration": calibration})
@@ -369,15 +370,15 @@ def score_step(settings: Settings, retrain: bool = False) -> ScoreSummary:
         con.execute("insert into scoring.runs (run_id, scored_at, as_of, model_version, "
                     "customers_scored, data_fingerprint, score_source, score_note) "
                     "values (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [run_id, scored_at, as_of, version, len(rows), fingerprint, source, note])
+                    [run_id, scored_at, as_of, version, rows.num_rows, fingerprint, source, note])
         pause_point("score-written")
         con.commit()
     if model is None:
-        return ScoreSummary(run_id, as_of, version, False, len(rows), score_source=source,
+        return ScoreSummary(run_id, as_of, version, False, rows.num_rows, score_source=source,
                             cold_start_reasons=cold_start, scorecard_calibration=calibration)
     from ml.registry import guard_note
 
-    return ScoreSummary(run_id, as_of, version, reused, len(rows), dict(model.metrics),
+    return ScoreSummary(run_id, as_of, version, reused, rows.num_rows, dict(model.metrics),
                         list(model.unused_features), backtest=dict((model.backtest or {}).get("mean") or {}),
                         model_note=guard_note(settings.models_dir, ds))
 

@@ -11,7 +11,8 @@ dimension's features to 0..100 (higher is healthier): 50 - 50 * tanh(sum / scale
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ from ml.dataset import feature_matrix
 from ml.errors import FrameError
 from ml.model import TrainedModel
 from ml.predict import contribution_columns
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DIRECTION_UP = "raises risk"
 NO_DRIVER_REASON = "No factor raises the risk above that of a typical customer"
@@ -92,54 +96,165 @@ def _ranked(masked: np.ndarray, top_n: int) -> tuple[np.ndarray, np.ndarray]:
     return columns, values
 
 
-def top_drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarray, *, top_n: int = 3,
-                min_contribution: float = 1e-6) -> list[list[dict[str, Any]]]:
+@dataclass(frozen=True)
+class Drivers:
+    """Each row's drivers held as columns, turned into dicts, JSON text or reasons on demand.
+
+    Rank r of row i is feature ``features[i, r]`` with contribution ``contributions[i, r]`` and
+    the value and sentence of ``shown[keys[i, r]]``, for r < ``counts[i]``. A sentence is made
+    once per distinct (feature, value), and the JSON and reasons of every row are joined by Arrow
+    (``json``, ``reasons``): building a dict per driver was most of the time of scoring 100k rows.
+    """
+
+    counts: np.ndarray          # (n,) drivers of each row, largest contribution first
+    features: np.ndarray        # (n, top_n) model feature index of each rank
+    contributions: np.ndarray   # (n, top_n) rounded to 4 decimals
+    keys: np.ndarray            # (n, top_n) index into ``shown``; -1 past a row's count
+    static: list[tuple[str, str, str, Any]]   # per feature: name, label, dimension, shown typical
+    shown: list[tuple[Any, str]]              # per key: (shown value, sentence)
+    key_features: np.ndarray                  # per key: its feature
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def dicts(self) -> list[list[dict[str, Any]]]:
+        """Each row's drivers as dicts: {feature, label, dimension, direction, contribution,
+        value, typical, sentence}."""
+        features, contribs, keys = (a.tolist() for a in (self.features, self.contributions, self.keys))
+        out = []
+        for i, count in enumerate(self.counts.tolist()):
+            row = []
+            for r in range(count):
+                name, label, dimension, typical = self.static[features[i][r]]
+                value, sentence = self.shown[keys[i][r]]
+                row.append({"feature": name, "label": label, "dimension": dimension,
+                            "direction": DIRECTION_UP, "contribution": contribs[i][r],
+                            "value": value, "typical": typical, "sentence": sentence})
+            out.append(row)
+        return out
+
+    def _ranks(self, per_key: list[str], separator: str, per_feature: list[str] | None = None) -> "pa.Array":
+        """Each row's ranks joined by ``separator``: the text of each rank's key, after its
+        feature's text and its contribution when ``per_feature`` is given ("" for no rank)."""
+        import msgspec
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n, top_n = self.features.shape
+        empty = pa.array([""] * n, pa.string())
+        tails = pa.array(per_key or [""], pa.string())
+        if per_feature is not None:
+            heads = pa.array(per_feature, pa.string())
+            # one encode for every contribution: msgspec's number text, as in the dicts' JSON
+            numbers = msgspec.json.encode(self.contributions.reshape(-1).tolist())[1:-1].split(b",")
+            numbers = pa.array(numbers, pa.binary()).cast(pa.string())
+            rows = np.arange(n) * top_n
+        # Absent ranks are empty strings, never nulls: the "skip" null handling of
+        # binary_join_element_wise returns fewer rows than it is given (pyarrow 26).
+        parts = []
+        for r in range(top_n):
+            text = tails.take(pa.array(np.maximum(self.keys[:, r], 0)))
+            if per_feature is not None:
+                text = pc.binary_join_element_wise(heads.take(pa.array(self.features[:, r])),
+                                                   numbers.take(pa.array(rows + r)), text, "")
+            if r:
+                text = pc.binary_join_element_wise(separator, text, "")
+            parts.append(pc.if_else(pa.array(r < self.counts), text, empty))
+        return pc.binary_join_element_wise(*parts, "") if parts else empty
+
+    def json(self) -> "pa.Array":
+        """Each row's drivers as JSON text (the dicts of ``dicts``, in order), one Arrow string."""
+        import msgspec
+        import pyarrow.compute as pc
+
+        encode = msgspec.json.Encoder().encode
+        heads = [(b'{"feature":' + encode(name) + b',"label":' + encode(label) + b',"dimension":'
+                  + encode(dimension) + b',"direction":' + encode(DIRECTION_UP)
+                  + b',"contribution":').decode() for name, label, dimension, _ in self.static]
+        typical = [encode(t) for *_, t in self.static]
+        tails = [(b',"value":' + encode(value) + b',"typical":' + typical[f] + b',"sentence":'
+                  + encode(sentence) + b"}").decode()
+                 for f, (value, sentence) in zip(self.key_features.tolist(), self.shown)]
+        return pc.binary_join_element_wise("[", self._ranks(tails, ",", heads), "]", "")
+
+    def reasons(self) -> "pa.Array":
+        """Each row's sentences joined with "; " (``NO_DRIVER_REASON`` for a row without one)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        joined = self._ranks([s for _, s in self.shown], "; ")
+        return pc.if_else(pa.array(self.counts > 0), joined, NO_DRIVER_REASON)
+
+    def primary(self, field: int) -> "pa.Array":
+        """The strongest driver's name (field 0) or dimension (2) per row, null without one."""
+        import pyarrow as pa
+
+        names = np.array([s[field] for s in self.static] + [None], dtype=object)
+        first = self.features[:, 0] if self.features.shape[1] else np.zeros(len(self), dtype="intp")
+        return pa.array(names[np.where(self.counts > 0, first, len(self.static))], pa.string())
+
+
+def _distinct(features: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, first): the index of each (feature, value) pair among the distinct pairs, and where
+    each distinct pair first occurs. Values compare by their bits (NaN equals NaN)."""
+    bits = np.ascontiguousarray(values, dtype="float64").view("int64")
+    order = np.lexsort((bits, features))
+    f, b = features[order], bits[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (f[1:] != f[:-1]) | (b[1:] != b[:-1])
+    keys = np.empty(len(order), dtype="intp")
+    keys[order] = np.cumsum(starts) - 1
+    return keys, order[starts]
+
+
+def drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarray, *, top_n: int = 3,
+            min_contribution: float = 1e-6) -> Drivers:
     """For each row, up to ``top_n`` features with the largest positive contribution, largest first.
 
-    Each driver: {feature, label, dimension, direction, contribution (4 decimals), value, typical,
-    sentence}; value/typical are None when not observed, category text for a categorical feature
-    (``values`` holds its codes, as from ``feature_matrix``).
+    Only a value a person would call a reason counts: missing, or on the risky side of the
+    typical value. value/typical are None when not observed, category text for a categorical
+    feature (``values`` holds its codes, as from ``feature_matrix``).
     """
     contributions = np.asarray(contributions, dtype="float64")
     n, k = contributions.shape
     top_n = max(0, min(top_n, k))
-    if n == 0 or top_n == 0:
-        return [[] for _ in range(n)]
     values = np.asarray(values, dtype="float64")
     specs = [model.specs[f] for f in model.features]
     vocabs = [model.categories.get(f) for f in model.features]
     typical = [_typical_number(model, f) for f in model.features]
     shown_typical = [_decode(vocab, t) for vocab, t in zip(vocabs, typical)]
-    # Only a value a person would call a reason: missing, or on the risky side of typical.
+    static = [(spec.name, spec.label, spec.dimension, shown) for spec, shown in zip(specs, shown_typical)]
+    if n == 0 or top_n == 0:
+        none = np.zeros((n, top_n), dtype="intp")
+        return Drivers(np.zeros(n, dtype="intp"), none, np.zeros((n, top_n)), none - 1, static, [],
+                       np.zeros(0, dtype="intp"))
     # "1 purchase (typical 1)" may carry SHAP weight through interactions, but it explains nothing.
     masked = np.where((contributions > min_contribution) & _explainable(specs, typical, values),
                       contributions, -np.inf)
     order, chosen = _ranked(masked, top_n)
-    counts = (chosen > -np.inf).sum(axis=1).tolist()
-    # Python lists of plain objects: per-element numpy indexing is the slow part at 100k rows.
-    order_l = order.tolist()
-    contrib_l = np.round(np.where(np.isfinite(chosen), chosen, 0.0), 4).tolist()
-    picked = np.take_along_axis(values, order, axis=1)
-    values_l = np.where(np.isnan(picked), None, picked).tolist()
-    static = [(spec.name, spec.label, spec.dimension, shown) for spec, shown in zip(specs, shown_typical)]
-    shown: dict[tuple[int, float | None], tuple[Any, str]] = {}  # (feature, value) -> (value, sentence)
-    out: list[list[dict[str, Any]]] = []
-    append = out.append
-    for i, count in enumerate(counts):
-        row = []
-        for r in range(count):
-            j = order_l[i][r]
-            key = (j, values_l[i][r])
-            hit = shown.get(key)
-            if hit is None:
-                v = _decode(vocabs[j], key[1])
-                hit = shown[key] = (v, specs[j].sentence(v, shown_typical[j]))
-            name, label, dimension, typ = static[j]
-            row.append({"feature": name, "label": label, "dimension": dimension,
-                        "direction": DIRECTION_UP, "contribution": contrib_l[i][r],
-                        "value": hit[0], "typical": typ, "sentence": hit[1]})
-        append(row)
-    return out
+    present = chosen > -np.inf
+    counts = present.sum(axis=1)
+    keys = np.full((n, top_n), -1, dtype="intp")
+    picked_features = order[present]
+    picked_values = np.take_along_axis(values, order, axis=1)[present]
+    keys[present], first = _distinct(picked_features, picked_values)
+    shown: list[tuple[Any, str]] = [None] * len(first)  # type: ignore[list-item]
+    first_features, first_values = picked_features[first], picked_values[first].tolist()
+    for j in np.unique(first_features).tolist():
+        at = np.flatnonzero(first_features == j).tolist()
+        decoded = [_decode(vocabs[j], None if first_values[a] != first_values[a] else first_values[a])
+                   for a in at]
+        for a, v, sentence in zip(at, decoded, specs[j].sentence_each(decoded, shown_typical[j])):
+            shown[a] = (v, sentence)
+    contribs = np.round(np.where(present, chosen, 0.0), 4)
+    return Drivers(counts, order, contribs, keys, static, shown, first_features)
+
+
+def top_drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarray, *, top_n: int = 3,
+                min_contribution: float = 1e-6) -> list[list[dict[str, Any]]]:
+    """``drivers`` as dicts per row: {feature, label, dimension, direction, contribution (4
+    decimals), value, typical, sentence}."""
+    return drivers(model, contributions, values, top_n=top_n, min_contribution=min_contribution).dicts()
 
 
 def _aligned_values(model: TrainedModel, frame: pd.DataFrame, scored: pd.DataFrame) -> np.ndarray:
@@ -168,12 +283,11 @@ def explain(model: TrainedModel, frame: pd.DataFrame, scored: pd.DataFrame, *, t
         raise FrameError(f"scored frame lacks contribution column(s) {', '.join(missing[:5])}: pass predict's output")
     contrib = scored[cols].to_numpy(dtype="float64")
     values = matrix if matrix is not None else _aligned_values(model, frame, scored)
-    drivers = top_drivers(model, contrib, values, top_n=top_n)
-    reasons = ["; ".join(d["sentence"] for d in row) if row else NO_DRIVER_REASON for row in drivers]
+    found = drivers(model, contrib, values, top_n=top_n)
     dims = dimension_scores(model, contrib, unmeasured=unmeasured, scale=scale)
     dims.index = scored.index
     out = pd.DataFrame({"customer_id": scored["customer_id"].to_numpy()}, index=scored.index)
     out = pd.concat([out, dims], axis=1)
-    out["top_drivers"] = pd.Series(drivers, index=scored.index, dtype=object)
-    out["reasons"] = reasons
+    out["top_drivers"] = pd.Series(found.dicts(), index=scored.index, dtype=object)
+    out["reasons"] = found.reasons().to_pylist()
     return out

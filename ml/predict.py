@@ -2,12 +2,16 @@
 
 ``predict`` returns the numbers (risk, raw log-odds score, one ``shap_<feature>`` column per
 feature and ``shap_expected_value``, all in raw log-odds space; each row's contributions sum to its
-raw score). ``score`` adds the explanations (drivers, reasons, dimension scores) in one call.
+raw score). ``score`` adds the explanations (drivers, reasons, dimension scores) in one call;
+``score_table`` gives the same as Arrow columns with the drivers as JSON text, what the pipeline
+stores.
 Categorical features are encoded with the model's stored vocabulary: a category never seen in
 training scores exactly like a missing value.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +20,9 @@ from ml import tree_tables
 from ml.dataset import feature_matrix
 from ml.model import TrainedModel
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 CONTRIB_PREFIX = "shap_"
 EXPECTED_VALUE_COLUMN = "shap_expected_value"
 
@@ -23,6 +30,16 @@ EXPECTED_VALUE_COLUMN = "shap_expected_value"
 def contribution_columns(model: TrainedModel) -> list[str]:
     """Names of the per-feature contribution columns ``predict`` returns, in model feature order."""
     return [CONTRIB_PREFIX + f for f in model.features]
+
+
+def _contributions(model: TrainedModel, X: np.ndarray, num_threads: int | None) -> np.ndarray:
+    """SHAP values of the rows of ``X``: one column per feature, the expected value last."""
+    if not len(X):
+        return np.zeros((0, len(model.features) + 1))
+    if model.shap_tables is not None:
+        return tree_tables.contributions(model.shap_tables, X)
+    extra = {} if num_threads is None else {"num_threads": int(num_threads)}
+    return model.booster.predict(X, pred_contrib=True, **extra)
 
 
 def predict(model: TrainedModel, frame: pd.DataFrame, *, num_threads: int | None = None,
@@ -38,13 +55,7 @@ def predict(model: TrainedModel, frame: pd.DataFrame, *, num_threads: int | None
     the rows' ``feature_matrix`` when the caller has it already.
     """
     X = matrix if matrix is not None else feature_matrix(frame, model.features, model.categories)
-    if len(frame) and model.shap_tables is not None:
-        contrib = tree_tables.contributions(model.shap_tables, X)
-    elif len(frame):
-        extra = {} if num_threads is None else {"num_threads": int(num_threads)}
-        contrib = model.booster.predict(X, pred_contrib=True, **extra)
-    else:
-        contrib = pd.DataFrame(columns=range(len(model.features) + 1)).to_numpy(dtype="float64")
+    contrib = _contributions(model, X, num_threads)
     raw = contrib.sum(axis=1)
     head = {"customer_id": frame["customer_id"].astype(str).to_numpy()}
     if "as_of" in frame.columns:
@@ -75,3 +86,31 @@ def score(model: TrainedModel, frame: pd.DataFrame, *, top_n: int = 3, unmeasure
     if include_contributions:
         out = pd.concat([out, scored.drop(columns=keep)], axis=1)
     return out
+
+
+def score_table(model: TrainedModel, frame: pd.DataFrame, *, top_n: int = 3, unmeasured: float = 50.0,
+                num_threads: int | None = None) -> "pa.Table":
+    """``score`` as Arrow columns ready to store, for scoring many rows at once.
+
+    Columns: customer_id, as_of (when present), churn_risk, engagement_score, experience_score,
+    voice_score, value_score, top_drivers (JSON text of ``score``'s driver dicts), reasons,
+    primary_feature and primary_dimension (the strongest driver's, null without one) and
+    model_version. The drivers never become Python dicts (see ``ml.explain.Drivers``).
+    """
+    import pyarrow as pa
+
+    from ml.explain import dimension_scores, drivers  # local import keeps the module graph acyclic
+
+    X = feature_matrix(frame, model.features, model.categories)
+    contrib = _contributions(model, X, num_threads)
+    found = drivers(model, contrib[:, :-1], X, top_n=top_n)
+    columns = {"customer_id": pa.array(frame["customer_id"].astype(str).to_numpy(), pa.string())}
+    if "as_of" in frame.columns:
+        columns["as_of"] = pa.array(frame["as_of"].to_numpy())
+    columns["churn_risk"] = pa.array(model.calibrator.predict(contrib.sum(axis=1)), pa.float64())
+    dims = dimension_scores(model, contrib[:, :-1], unmeasured=unmeasured)
+    columns.update({name: pa.array(dims[name].to_numpy(), pa.float64()) for name in dims.columns})
+    columns.update(top_drivers=found.json(), reasons=found.reasons(), primary_feature=found.primary(0),
+                   primary_dimension=found.primary(2),
+                   model_version=pa.array([model.version] * len(frame), pa.string()))
+    return pa.table(columns)

@@ -79,7 +79,7 @@ def run_stages(config: str | None, home: Path, landing: Path, *, retrain: bool =
     peaks["features"] = _peak_bytes()
 
     with timed_attribute(pipeline, "_model_or_none") as training, \
-            timed_attribute(ml.predict, "score") as predicting:
+            timed_attribute(ml.predict, "score_table") as predicting:
         t = time.perf_counter()
         summary = pipeline.score_step(settings, retrain=retrain)
         score = time.perf_counter() - t

@@ -52,3 +52,13 @@ def test_bad_catalogue_is_refused(tmp_path):
                    "    template: '{nope}'\n    missing: none\n")
     with pytest.raises(CatalogueError, match="does not format"):
         load_catalogue(bad)
+
+
+def test_sentence_each_says_what_sentence_says_value_by_value():
+    catalogue = load_catalogue()
+    values = [None, float("nan"), 0.0, -0.0, -0.001, 0.001, 1.0, -1.0, 2.5, 12345.678, -3.0, 1e9]
+    for spec in catalogue.features.values():
+        if spec.is_categorical:
+            continue
+        for typical in (None, float("nan"), 0.0, 1.0, 250.0):
+            assert spec.sentence_each(values, typical) == [spec.sentence(v, typical) for v in values], spec.name

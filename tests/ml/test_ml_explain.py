@@ -101,3 +101,36 @@ def test_drivers_are_the_largest_positive_contributions_in_order_ties_to_the_fir
         assert [d["feature"] for d in drivers] == [model.features[j] for j in positive]
         assert [d["contribution"] for d in drivers] == [round(float(row[j]), 4) for j in positive]
     assert got[:50] == [[]] * 50 and all(len(d) == 1 for d in got[50:60])
+
+
+def test_score_table_stores_exactly_what_score_explains(model, score_rows):
+    """The columnar path the pipeline writes (JSON text joined by Arrow) says what the dicts say."""
+    rows = score_rows.copy()
+    rows.loc[rows.index[:5], model.features] = np.nan  # all missing: drivers from missing values
+    dicts = predict.score(model, rows)
+    table = predict.score_table(model, rows).to_pydict()
+    assert len(table["customer_id"]) == len(rows)
+    assert [json.loads(t) for t in table["top_drivers"]] == list(dicts["top_drivers"])
+    assert list(table["reasons"]) == list(dicts["reasons"])
+    assert list(table["primary_feature"]) == [d[0]["feature"] if d else None for d in dicts["top_drivers"]]
+    assert list(table["primary_dimension"]) == [d[0]["dimension"] if d else None for d in dicts["top_drivers"]]
+    for column in ("customer_id", "churn_risk", "engagement_score", "value_score", "model_version"):
+        assert list(table[column]) == list(dicts[column]), column
+
+
+def test_drivers_as_json_and_reasons_for_every_count_of_drivers(model):
+    k = len(model.features)
+    contrib = -np.ones((4, k))
+    contrib[1, 0] = 0.5                          # one driver
+    contrib[2, :3] = [0.2, 0.4, 0.3]             # three, out of order
+    contrib[3, :5] = 0.1                         # ties: the first features win
+    values = np.full((4, k), np.nan)
+    for top_n in (0, 1, 3):
+        found = explain.drivers(model, contrib, values, top_n=top_n)
+        dicts = found.dicts()
+        assert [json.loads(t) for t in found.json().to_pylist()] == dicts
+        assert found.reasons().to_pylist() == [
+            "; ".join(d["sentence"] for d in row) if row else explain.NO_DRIVER_REASON for row in dicts]
+        assert [len(row) for row in dicts] == [0, min(1, top_n), min(3, top_n), min(3, top_n)]
+    empty = explain.drivers(model, np.zeros((0, k)), np.zeros((0, k)))
+    assert empty.dicts() == [] and empty.json().to_pylist() == [] and empty.reasons().to_pylist() == []
