@@ -36,10 +36,11 @@
 
     days_reprocess_all(): true on a full build, and when the built table has no loaded_at yet.
 
-    touched_days_in_scope(source, day_expr, at_expr, built_at): the CTEs `touched` (the
-    customer-days of `source` rows loaded after the newest loaded_at already built, or within
-    event_lookback_days of the newest `built_at`) and `in_scope` (every `source` row of those
-    days, so each day is recomputed whole). -#}
+    touched_days_in_scope(sources, day_column, at_column, built_at): the CTEs `watermark`,
+    `touched` (the customer-days of rows of the `sources` CTEs loaded after the newest loaded_at
+    already built, or whose `at_column` is within event_lookback_days of the newest `built_at`)
+    and `in_scope` (every row of the sources on those days, so each day is recomputed whole).
+    Every source has the columns customer_id, loaded_at, `day_column` and `at_column`. -#}
 
 {% macro days_reprocess_all() -%}
     {%- if not is_incremental() -%}
@@ -49,28 +50,43 @@
     {{ return('loaded_at' not in built) }}
 {%- endmacro %}
 
-{% macro touched_days_in_scope(source, day_expr, at_expr, built_at) -%}
-touched as (
+{% macro touched_days_in_scope(sources, day_column, at_column, built_at) -%}
+watermark as (
 
-    select distinct {{ source }}.customer_id, {{ day_expr }} as activity_date
+    select max(loaded_at) as last_loaded_at, max({{ built_at }}) as last_at
+    from {{ this }}
+
+),
+
+-- each source on its own: scanning a union of the sources took five times as long
+touched as (
+    {%- for source in sources %}
+
+    select distinct {{ source }}.customer_id, {{ source }}.{{ day_column }} as activity_date
     from {{ source }}
-    cross join (
-        select max(loaded_at) as last_loaded_at, max({{ built_at }}) as last_at
-        from {{ this }}
-    ) as watermark
+    cross join watermark
     where watermark.last_loaded_at is null
        or {{ source }}.loaded_at > watermark.last_loaded_at
-       or {{ at_expr }} >= {{ dbt.dateadd('day', -var('event_lookback_days'), 'watermark.last_at') }}
+       or {{ source }}.{{ at_column }} >= {{ dbt.dateadd('day', -var('event_lookback_days'), 'watermark.last_at') }}
+    {% if not loop.last %}
+    union
+    {%- endif %}
+    {%- endfor %}
 
 ),
 
 in_scope as (
+    {%- for source in sources %}
 
     select {{ source }}.*
     from {{ source }}
     inner join touched
         on {{ source }}.customer_id = touched.customer_id
-        and {{ day_expr }} = touched.activity_date
+        and {{ source }}.{{ day_column }} = touched.activity_date
+    {% if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 
 ),
 {%- endmacro %}

@@ -45,22 +45,16 @@ inbound_days as (
 
 ),
 
-activity as (
+{% if reprocess_all %}
+in_scope as (
 
     select * from payments
     union all
     select * from inbound_days
 
 ),
-
-{% if reprocess_all %}
-in_scope as (
-
-    select * from activity
-
-),
 {% else %}
-{{ touched_days_in_scope('activity', 'activity.activity_date', 'activity.last_at', 'last_activity_at') }}
+{{ touched_days_in_scope(['payments', 'inbound_days'], 'activity_date', 'last_at', 'last_activity_at') }}
 {% endif %}
 
 days as (

@@ -20,7 +20,8 @@ with
 
 interactions as (
 
-    select * from {{ ref('stg_interactions') }}
+    select *, cast(occurred_at as date) as activity_date
+    from {{ ref('stg_interactions') }}
     where is_inbound
 
 ),
@@ -32,14 +33,14 @@ in_scope as (
 
 ),
 {% else %}
-{{ touched_days_in_scope('interactions', 'cast(interactions.occurred_at as date)', 'interactions.occurred_at', 'last_inbound_at') }}
+{{ touched_days_in_scope(['interactions'], 'activity_date', 'occurred_at', 'last_inbound_at') }}
 {% endif %}
 
 days as (
 
     select
         customer_id,
-        cast(occurred_at as date) as activity_date,
+        activity_date,
         count(*) as inbound,
         sum(case when interaction_type = 'login' then 1 else 0 end) as logins,
         sum(case when interaction_type = 'feature_use' then 1 else 0 end) as feature_uses,
@@ -47,7 +48,7 @@ days as (
         max(occurred_at) as last_inbound_at,
         max(loaded_at) as loaded_at
     from in_scope
-    group by customer_id, cast(occurred_at as date)
+    group by customer_id, activity_date
 
 )
 
