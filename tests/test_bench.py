@@ -50,6 +50,8 @@ def test_json_holds_every_figure(report):
     assert [(t["key"], t["target"], t["status"]) for t in w100] == [("peak_rss_gib", "< 12 GiB", "n/a")]
     assert {t["status"] for t in data["targets"]} <= {"pass", "miss", "n/a"}
     assert 0 <= figures["bgnbd_auc"] <= 1
+    # the fixed work timed before the runs, which says how fast the machine was that day
+    assert 0 < data["machine"]["probe_seconds"] < 60
 
 
 def test_markdown_has_each_target_beside_its_figure(report):
@@ -62,6 +64,7 @@ def test_markdown_has_each_target_beside_its_figure(report):
         assert f"| {stage} |" in text
     for name in report.peers["pandas"]["features"]:
         assert name in text
+    assert f"speed probe {report.machine['probe_seconds']} s" in text
 
 
 def test_pandas_peer_agrees_with_the_mart(report):

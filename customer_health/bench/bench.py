@@ -10,6 +10,7 @@ from pathlib import Path
 
 from customer_health.bench.report import GIB, BenchReport, judge, median, write
 from customer_health.bench.runner import fresh_home, run_job
+from customer_health.bench.probe import speed_probe
 from customer_health.bench.workload import prepare_workload
 
 DEFAULT_ROOT = Path("state/bench")
@@ -118,6 +119,7 @@ def run_bench(customers: int, events: int | None, repeat: int, out: Path, *,
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         workload, generation = pool.submit(prepare_workload, root / "workloads", customers, events,
                                            seed, months).result()
+    probe_seconds = speed_probe()
     runs, homes = [], []
     for i in range(repeat):
         home = root / "runs" / f"{workload.name}-{i + 1}"
@@ -154,6 +156,7 @@ def run_bench(customers: int, events: int | None, repeat: int, out: Path, *,
         incremental_stages=stage_medians("incremental"), peers=peers,
         targets=judge(figures, workload.customers), runs=runs,
         machine={"cpus": os.cpu_count(), "load_before": round(load_before, 2),
+                 "probe_seconds": round(probe_seconds, 3),
                  "load_after": round(os.getloadavg()[0], 2)},
         generation_seconds=generation)
     return write(report, Path(out))

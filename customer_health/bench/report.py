@@ -101,7 +101,9 @@ def markdown(report: BenchReport) -> str:
         "",
         f"Medians of {report.repeat} run(s); data generation excluded. "
         f"Machine: {report.machine.get('cpus')} CPUs, load average before the runs "
-        f"{report.machine.get('load_before')}.",
+        f"{report.machine.get('load_before')}, speed probe {report.machine.get('probe_seconds')} s "
+        "(a fixed DuckDB aggregation and numpy sort, median of 3, timed before the runs: "
+        "reports compare when their probes agree).",
         "",
         "## Targets",
         "",
