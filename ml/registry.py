@@ -437,7 +437,8 @@ def ensure_model(models_dir: str | Path, frame: pd.DataFrame, *, dataset_id: str
         note = "" if live == version else (
             f"model {version} matches this data but is not live; scoring with live model {live}")
         return ModelChoice(load(models_dir, live, dataset_id=dataset_id), True, None, live == version, note)
-    model = train(frame, dataset_id=dataset_id, params=params, scorecard=scorecard, **train_kwargs)
+    model = train(frame, dataset_id=dataset_id, params=params, scorecard=scorecard, fingerprint=fp,
+                  **train_kwargs)
     if backtest_folds > 0:
         from ml import backtest
 

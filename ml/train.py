@@ -168,6 +168,7 @@ def train(
     min_valid_positives: int = 10,
     embargo_days: int = 0,
     scorecard: Any = None,
+    fingerprint: str | None = None,
 ) -> TrainedModel:
     """Train, calibrate and evaluate a churn model on ``frame`` (the whole feature frame).
 
@@ -176,7 +177,9 @@ def train(
     (LightGBM parameters plus num_boost_round, early_stopping_rounds, refit, calibration,
     isotonic_min_rows, isotonic_min_positives). ``scorecard`` is the rule-based scorecard the card
     compares the model with (a plain definition for ``ml.scorecard.Scorecard.from_config``; None:
-    its defaults). The returned model is unsaved (``version`` None).
+    its defaults). ``fingerprint``: ``data_fingerprint`` of this frame and these settings when
+    the caller has it already (hashing the labelled rows takes a while). The returned model is
+    unsaved (``version`` None).
     """
     if not isinstance(dataset_id, str) or not dataset_id.strip():
         raise ValueError("dataset_id must be a non-empty string naming the data the model is trained on")
@@ -230,7 +233,8 @@ def train(
     risk_train = calibrator.predict(booster.predict(X_train, raw_score=True))
     reference_profile = reference.profile(sp.train, features, risk_train)
 
-    fingerprint = dataset.fingerprint(frame, _fingerprinted(resolved, embargo_days, scorecard), catalogue)
+    fingerprint = fingerprint or dataset.fingerprint(frame, _fingerprinted(resolved, embargo_days, scorecard),
+                                                     catalogue)
 
     training = {
         "train_as_of_min": _date(min(sp.train_as_of)),
