@@ -3,9 +3,10 @@
 CUSTOMER_HEALTH_TEST_PAUSE_AT=<point>[#n] makes the n-th pass through <point> print
 "customer-health paused at <point>" on stderr and sleep for ever, so that a test can SIGKILL the
 process at exactly that moment. Points: ingest-committed (a landing file's transaction has
-committed, the next one has not begun), ingest-validated (inside a file's transaction: its
-quarantined rows written, its loaded rows not yet), score-written (inside the scoring
-transaction: the run's rows written, not committed).
+committed, the next one has not begun), ingest-validated (inside a file's transaction, its
+batch validated: its quarantined rows written, its loaded rows written or being written, none
+committed), score-written (inside the scoring transaction: the run's rows written, not
+committed).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Each file is one batch: parsed, checked row by row, deduplicated against what is loaded,
 validated by its Great Expectations suite, then written together with its ledger row, its
 quarantined rows and its validation result in one DuckDB transaction. A file the ledger already
-holds with the same size and times is not read again to hash it, and the next new file is
-parsed in a background thread while the current one is validated and stored.
+holds with the same size and times is not read again to hash it, the next new file is parsed
+in a background thread while the current one is validated and stored, and a file's validation
+runs beside the insert of its rows (undone in its transaction when the gate rejects it).
 """
 
 from __future__ import annotations
@@ -239,6 +240,11 @@ def _remember_stat(con: duckdb.DuckDBPyConnection, delivery: _Delivery) -> None:
 READ_AHEAD_MAX_BYTES = 1024 * 1024 * 1024
 # After a file at least this big, freed memory is handed back before the next file is read.
 BIG_FILE_BYTES = 256 * 1024 * 1024
+# The validation gate of a file (GX: Python, about one core) runs while its rows are inserted
+# (DuckDB: native, both cores), the rows deleted again in the file's transaction when the gate
+# rejects the batch. Only below this parsed size: the gate's frame is held while the rows are
+# written, which a big file cannot afford (at W100 the ingest sets the run's peak memory).
+GATE_BESIDE_INSERT_MAX_BYTES = BIG_FILE_BYTES
 # Parsed rows take about the file's size for text formats; compressed formats expand.
 PARSED_SIZE_FACTOR = {"parquet": 10, "gz": 6}
 
@@ -448,50 +454,71 @@ def _store(batch: _Batch, originals: _Originals, fmt: str, validator: Validator 
                                   reason="every row broke a rule; see raw.quarantine"),
                       fmt, extra)
 
-    if validator is not None:
-        originals.release()
-        # Personal data (e-mail, free text) whose values the suite does not read reaches the gate
-        # as a placeholder: it is not copied out (free text is most of an interaction file's bytes).
-        read = validator.reads(entity) if hasattr(validator, "reads") else PERSONAL_COLUMNS
-        columns = ", ".join(f'0::tinyint as "{c}"' if c in PERSONAL_COLUMNS and c not in read else f'"{c}"'
-                            for c in contract.columns)
-        # pandas holds text as Arrow large strings: fetched as such, no copy is made of them
-        con.execute("set arrow_large_buffer_size = true")
-        try:
-            frame = con.sql(f"select {columns} from _checked where rule is null").to_arrow_table()
-        finally:
-            con.execute("reset arrow_large_buffer_size")
-        result = validator(entity, _pandas(frame))
-        del frame   # gigabytes for a big file, not needed while its rows are stored
-        con.execute(
-            "insert into raw.validation_results values (?, ?, ?, ?, ?, ?, ?, ?)",
-            [batch.file_id, entity, result.suite, result.success, result.evaluated,
-             "; ".join(f"{f.expectation}({f.column or ''}): {f.rule}" for f in result.failed)
-             or None, result.result_json, batch.now])
-        if not result.success:
-            rule = "; ".join(f"{f.expectation} on {f.column or 'batch'}" for f in result.failed)
-            reason = f"batch failed validation suite {result.suite}: {rule}"
-            lines = [r[0] for r in con.execute(
-                "select _line from _checked where rule is null order by _line").fetchall()]
-            batch.quarantine(lines, ["failed_validation"] * len(lines), [reason] * len(lines),
-                             _records(originals.records(lines)))
-            return finish(FileOutcome(entity, rel, "rejected", rows_in, 0, rows_in,
-                                      reason=reason), fmt, extra)
+    def loaded(unknown: int) -> FileOutcome:
+        status = "loaded" if quarantined == 0 else "partial"
+        notes = [f"{quarantined} row(s) quarantined; see raw.quarantine"] if quarantined else []
+        if unknown:
+            notes.append(f"{unknown} row(s) name a customer_id the customers feed does not hold "
+                         "(yet); loaded, such customers show in status as outside the feed")
+        return finish(FileOutcome(entity, rel, status, rows_in, good, quarantined,
+                                  "; ".join(notes) or None, unknown), fmt, extra)
 
-    unknown = _unknown_customers(con) if entity != "customers" else 0
+    if validator is None:
+        return loaded(_insert_good(batch))
+    originals.release()
+    frame = _gate_frame(con, contract, validator)
+    beside = parsed_size_estimate(batch.path) < GATE_BESIDE_INSERT_MAX_BYTES
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-gate") as pool:
+        gate = pool.submit(lambda rows: validator(entity, _pandas(rows)), frame)
+        del frame   # gigabytes for a big file: the gate lets go of it when done
+        unknown = _insert_good(batch) if beside else None
+        result = gate.result()
+    con.execute(
+        "insert into raw.validation_results values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [batch.file_id, entity, result.suite, result.success, result.evaluated,
+         "; ".join(f"{f.expectation}({f.column or ''}): {f.rule}" for f in result.failed)
+         or None, result.result_json, batch.now])
+    if not result.success:
+        if beside:   # inside the file's transaction: nothing of the batch was ever visible
+            con.execute(f"delete from raw.{entity} where _file_id = ?", [batch.file_id])
+        rule = "; ".join(f"{f.expectation} on {f.column or 'batch'}" for f in result.failed)
+        reason = f"batch failed validation suite {result.suite}: {rule}"
+        lines = [r[0] for r in con.execute(
+            "select _line from _checked where rule is null order by _line").fetchall()]
+        batch.quarantine(lines, ["failed_validation"] * len(lines), [reason] * len(lines),
+                         _records(originals.records(lines)))
+        return finish(FileOutcome(entity, rel, "rejected", rows_in, 0, rows_in,
+                                  reason=reason), fmt, extra)
+    return loaded(unknown if beside else _insert_good(batch))
+
+
+def _gate_frame(con: duckdb.DuckDBPyConnection, contract: Contract,
+                validator: Validator) -> pa.Table:
+    """The good rows of ``_checked`` the validation gate reads. Personal data (e-mail, free text)
+    whose values the suite does not read reaches the gate as a placeholder: it is not copied out
+    (free text is most of an interaction file's bytes)."""
+    read = validator.reads(contract.entity) if hasattr(validator, "reads") else PERSONAL_COLUMNS
+    columns = ", ".join(f'0::tinyint as "{c}"' if c in PERSONAL_COLUMNS and c not in read else f'"{c}"'
+                        for c in contract.columns)
+    # pandas holds text as Arrow large strings: fetched as such, no copy is made of them
+    con.execute("set arrow_large_buffer_size = true")
+    try:
+        return con.sql(f"select {columns} from _checked where rule is null").to_arrow_table()
+    finally:
+        con.execute("reset arrow_large_buffer_size")
+
+
+def _insert_good(batch: _Batch) -> int:
+    """Insert the good rows of ``_checked`` into the entity's raw table; return how many of
+    them name a customer the customers feed does not hold."""
+    con, contract = batch.con, batch.contract
+    unknown = _unknown_customers(con) if contract.entity != "customers" else 0
     columns = ", ".join(f'"{c}"' for c in contract.columns)
     con.execute(
-        f"insert into raw.{entity} ({columns}, _line, _file_id, _ingested_at) "
+        f"insert into raw.{contract.entity} ({columns}, _line, _file_id, _ingested_at) "
         f"select {columns}, _line, ?, ? from _checked where rule is null",
         [batch.file_id, batch.now])
-    status = "loaded" if quarantined == 0 else "partial"
-    notes = [f"{quarantined} row(s) quarantined; see raw.quarantine"] if quarantined else []
-    if unknown:
-        notes.append(f"{unknown} row(s) name a customer_id the customers feed does not hold "
-                     "(yet); loaded, such customers show in status as outside the feed")
-    return finish(FileOutcome(entity, rel, status, rows_in, good, quarantined,
-                              "; ".join(notes) or None, unknown),
-                  fmt, extra)
+    return unknown
 
 
 def _pandas(table) -> pd.DataFrame:

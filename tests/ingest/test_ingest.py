@@ -169,11 +169,15 @@ def test_batch_failing_its_expectation_suite_is_rejected_not_loaded(tmp_path, la
         results = con.execute("select success, failed from raw.validation_results").df()
         quarantine = con.execute("select line, rule, reason, record from raw.quarantine "
                                  "order by line").df()
+        loaded = [r[0] for r in con.execute(
+            "select transaction_id from raw.transactions order by 1").fetchall()]
     status = {o.path: o for o in report.outcomes}
     rejected = status["transactions/big_amounts.csv"]
     assert (rejected.status, rejected.loaded, rejected.quarantined) == ("rejected", 0, 5)
     assert "amount" in rejected.reason
     assert status["transactions/good.csv"].loaded == 3
+    # the rejected rows were inserted beside the gate and taken out again before the commit
+    assert loaded == ["g1", "g2", "g3"]
     assert sorted(results["success"]) == [False, True]
     assert set(quarantine["rule"]) == {"failed_validation"} and len(quarantine) == 5
     # the parsed rows were released before the gate: the records come from the file again
