@@ -133,39 +133,43 @@ class Drivers:
             out.append(row)
         return out
 
-    def _ranks(self, per_key: list[str], separator: str, per_feature: list[str] | None = None) -> "pa.Array":
-        """Each row's ranks joined by ``separator``: the text of each rank's key, after its
-        feature's text and its contribution when ``per_feature`` is given ("" for no rank)."""
+    def _ranks(self, per_key: list[str], separator: str, per_feature: list[str] | None = None,
+               prefix: str = "", suffix: str = "") -> "pa.Array":
+        """Each row's ranks joined by ``separator`` between ``prefix`` and ``suffix``: the text
+        of each rank's key, after its feature's text and its contribution when ``per_feature``
+        is given. One join builds every row's text: each piece is taken from an array whose
+        last entry is "", which an absent rank takes."""
         import msgspec
         import pyarrow as pa
         import pyarrow.compute as pc
 
         n, top_n = self.features.shape
-        empty = pa.array([""] * n, pa.string())
-        tails = pa.array(per_key or [""], pa.string())
+        tails = pa.array([*per_key, ""], pa.string())
+        separators = pa.array(["", separator], pa.string())
         if per_feature is not None:
-            heads = pa.array(per_feature, pa.string())
+            heads = pa.array([*per_feature, ""], pa.string())
             # one encode for every contribution: msgspec's number text, as in the dicts' JSON
             numbers = msgspec.json.encode(self.contributions.reshape(-1).tolist())[1:-1].split(b",")
-            numbers = pa.array(numbers, pa.binary()).cast(pa.string())
+            numbers = pa.array([*(numbers if numbers != [b""] else []), b""], pa.binary()).cast(pa.string())
             rows = np.arange(n) * top_n
         # Absent ranks are empty strings, never nulls: the "skip" null handling of
         # binary_join_element_wise returns fewer rows than it is given (pyarrow 26).
-        parts = []
+        pieces: list = [prefix]
         for r in range(top_n):
-            text = tails.take(pa.array(np.maximum(self.keys[:, r], 0)))
-            if per_feature is not None:
-                text = pc.binary_join_element_wise(heads.take(pa.array(self.features[:, r])),
-                                                   numbers.take(pa.array(rows + r)), text, "")
+            present = r < self.counts
             if r:
-                text = pc.binary_join_element_wise(separator, text, "")
-            parts.append(pc.if_else(pa.array(r < self.counts), text, empty))
-        return pc.binary_join_element_wise(*parts, "") if parts else empty
+                pieces.append(separators.take(pa.array(present.astype(np.int64))))
+            if per_feature is not None:
+                pieces.append(heads.take(pa.array(np.where(present, self.features[:, r], len(per_feature)))))
+                pieces.append(numbers.take(pa.array(np.where(present, rows + r, len(numbers) - 1))))
+            pieces.append(tails.take(pa.array(np.where(present, np.maximum(self.keys[:, r], 0), len(per_key)))))
+        if not top_n:
+            pieces.append(pa.array([""] * n, pa.string()))
+        return pc.binary_join_element_wise(*pieces, suffix, "")
 
     def json(self) -> "pa.Array":
         """Each row's drivers as JSON text (the dicts of ``dicts``, in order), one Arrow string."""
         import msgspec
-        import pyarrow.compute as pc
 
         encode = msgspec.json.Encoder().encode
         heads = [(b'{"feature":' + encode(name) + b',"label":' + encode(label) + b',"dimension":'
@@ -175,7 +179,7 @@ class Drivers:
         tails = [(b',"value":' + encode(value) + b',"typical":' + typical[f] + b',"sentence":'
                   + encode(sentence) + b"}").decode()
                  for f, (value, sentence) in zip(self.key_features.tolist(), self.shown)]
-        return pc.binary_join_element_wise("[", self._ranks(tails, ",", heads), "]", "")
+        return self._ranks(tails, ",", heads, prefix="[", suffix="]")
 
     def reasons(self) -> "pa.Array":
         """Each row's sentences joined with "; " (``NO_DRIVER_REASON`` for a row without one)."""
