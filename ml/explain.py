@@ -145,24 +145,28 @@ class Drivers:
 
         n, top_n = self.features.shape
         tails = pa.array([*per_key, ""], pa.string())
-        separators = pa.array(["", separator], pa.string())
+        separators = pa.array([separator, ""], pa.string())
         if per_feature is not None:
             heads = pa.array([*per_feature, ""], pa.string())
             # one encode for every contribution: msgspec's number text, as in the dicts' JSON
             numbers = msgspec.json.encode(self.contributions.reshape(-1).tolist())[1:-1].split(b",")
             numbers = pa.array([*(numbers if numbers != [b""] else []), b""], pa.binary()).cast(pa.string())
             rows = np.arange(n) * top_n
+
+        def pick(texts: "pa.Array", index: np.ndarray, present: np.ndarray) -> "pa.Array":
+            """``texts[index]`` where ``present``, else the last entry ("")."""
+            return texts.take(pa.array(np.where(present, index, len(texts) - 1)))
+
         # Absent ranks are empty strings, never nulls: the "skip" null handling of
         # binary_join_element_wise returns fewer rows than it is given (pyarrow 26).
         pieces: list = [prefix]
         for r in range(top_n):
             present = r < self.counts
             if r:
-                pieces.append(separators.take(pa.array(present.astype(np.int64))))
+                pieces.append(pick(separators, np.zeros(n, dtype=np.int64), present))
             if per_feature is not None:
-                pieces.append(heads.take(pa.array(np.where(present, self.features[:, r], len(per_feature)))))
-                pieces.append(numbers.take(pa.array(np.where(present, rows + r, len(numbers) - 1))))
-            pieces.append(tails.take(pa.array(np.where(present, np.maximum(self.keys[:, r], 0), len(per_key)))))
+                pieces += [pick(heads, self.features[:, r], present), pick(numbers, rows + r, present)]
+            pieces.append(pick(tails, np.maximum(self.keys[:, r], 0), present))
         if not top_n:
             pieces.append(pa.array([""] * n, pa.string()))
         return pc.binary_join_element_wise(*pieces, suffix, "")
