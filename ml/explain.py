@@ -149,8 +149,9 @@ class Drivers:
         if per_feature is not None:
             heads = pa.array([*per_feature, ""], pa.string())
             # one encode for every contribution: msgspec's number text, as in the dicts' JSON
-            numbers = msgspec.json.encode(self.contributions.reshape(-1).tolist())[1:-1].split(b",")
-            numbers = pa.array([*(numbers if numbers != [b""] else []), b""], pa.binary()).cast(pa.string())
+            numbers = (msgspec.json.encode(self.contributions.reshape(-1).tolist())[1:-1].split(b",")
+                       if self.contributions.size else [])
+            numbers = pa.array([*numbers, b""], pa.binary()).cast(pa.string())
             rows = np.arange(n) * top_n
 
         def pick(texts: "pa.Array", index: np.ndarray, present: np.ndarray) -> "pa.Array":

@@ -8,9 +8,9 @@ import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from customer_health.bench.probe import speed_probe
 from customer_health.bench.report import GIB, BenchReport, judge, median, write
 from customer_health.bench.runner import fresh_home, run_job
-from customer_health.bench.probe import speed_probe
 from customer_health.bench.workload import prepare_workload
 
 DEFAULT_ROOT = Path("state/bench")

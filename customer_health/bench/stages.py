@@ -3,8 +3,9 @@
 Called in the measured subprocess (``python -m customer_health.bench.worker``). Wall time of
 each step with ``time.perf_counter``. Two splits need no change to the pipeline: validation is
 the time spent in ``customer_health.validation.validate_batch`` (ingest calls it per batch; for
-files under 256 MB it runs beside the insert of the rows, so ingest, the rest of the step's
-wall time, shows only the part of the insert the gate did not cover),
+files under ``ingest.landing.GATE_BESIDE_INSERT_MAX_BYTES`` it runs beside the insert of the
+rows, so ingest, the rest of the step's wall time, shows only the part of the insert the gate
+did not cover),
 and training is the time spent in ``pipeline._model_or_none`` (score_step calls it to load or
 train the model); when a name is missing the split is reported as ``None``.
 """
