@@ -48,6 +48,7 @@ def compute_drift(settings: Settings, model_version: str) -> DriftReport | None:
     from ml import dataset
     from ml.errors import ModelNotFound
     from ml.registry import load
+    from ml.predict import raw_scores
 
     try:
         model = load(settings.models_dir, model_version)
@@ -69,8 +70,7 @@ def compute_drift(settings: Settings, model_version: str) -> DriftReport | None:
     ranked = sorted(model.features, key=lambda f: -model.feature_importance.get(f, 0.0))[:options.features]
 
     def risk(rows_: pd.DataFrame) -> pd.Series:
-        raw = model.booster.predict(dataset.feature_matrix(rows_, model.features, model.categories),
-                                    raw_score=True)
+        raw = raw_scores(model, dataset.feature_matrix(rows_, model.features, model.categories))
         return pd.Series(model.calibrator.predict(raw))
 
     if profiled:

@@ -87,9 +87,10 @@ def known_at(frame: pd.DataFrame, fold_as_of: pd.Timestamp, label_delay_days: in
 
 def _risk(model: Any, rows: pd.DataFrame, num_threads: int | None) -> np.ndarray:
     """Calibrated churn risk of ``rows`` (no explanations: cheaper than ``ml.predict``)."""
+    from ml.predict import raw_scores  # lazy, like ml.train
+
     X = dataset.feature_matrix(rows, model.features, model.categories)
-    kw = {"num_threads": int(num_threads)} if num_threads else {}
-    return model.calibrator.predict(model.booster.predict(X, raw_score=True, **kw))
+    return model.calibrator.predict(raw_scores(model, X, num_threads))
 
 
 def _fold_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:

@@ -11,7 +11,7 @@ training scores exactly like a missing value.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,24 @@ def _contributions(model: TrainedModel, X: np.ndarray, num_threads: int | None) 
         return tree_tables.contributions(model.shap_tables, X)
     extra = {} if num_threads is None else {"num_threads": int(num_threads)}
     return model.booster.predict(X, pred_contrib=True, **extra)
+
+
+def booster_raw_scores(booster: Any, tables: "tree_tables.ModelTables | None", X: np.ndarray,
+                       num_threads: int | None = None) -> np.ndarray:
+    """Raw scores (log-odds) of the rows of ``X``: the sums of the rows' SHAP values when the trees
+    have lookup tables (the numbers scoring calibrates, several times faster than LightGBM's
+    ``predict`` on shallow trees; equal to it up to rounding), else LightGBM's raw scores."""
+    if not len(X):
+        return np.zeros(0)
+    if tables is not None:
+        return tree_tables.contributions(tables, X).sum(axis=1)
+    extra = {} if num_threads is None else {"num_threads": int(num_threads)}
+    return booster.predict(X, raw_score=True, **extra)
+
+
+def raw_scores(model: TrainedModel, X: np.ndarray, num_threads: int | None = None) -> np.ndarray:
+    """``booster_raw_scores`` of a trained model."""
+    return booster_raw_scores(model.booster, model.shap_tables, X, num_threads)
 
 
 def predict(model: TrainedModel, frame: pd.DataFrame, *, num_threads: int | None = None,

@@ -16,11 +16,12 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ml import calibration, dataset, reference, scorecard as scorecards
+from ml import calibration, dataset, reference, scorecard as scorecards, tree_tables
 from ml._lightgbm import lgb
 from ml.catalogue import Catalogue, load_catalogue
 from ml.metrics import classification_metrics
 from ml.model import TrainedModel
+from ml.predict import booster_raw_scores
 
 # LightGBM parameters (passed to lightgbm.train) ...
 # Shallow trees and a 0.1 learning rate keep SHAP explanations affordable: pred_contrib costs
@@ -207,8 +208,9 @@ def train(
             booster, best = _fit(lgb_params, X_train, y_train, features, categorical, best)
     # A clean booster holding exactly the rounds used (what model.txt will contain).
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+    tables = tree_tables.tables(booster)
 
-    raw_valid = booster.predict(X_valid, raw_score=True)
+    raw_valid = booster_raw_scores(booster, tables, X_valid, resolved["num_threads"])
     method = calibration.choose_method(
         len(y_valid), int(y_valid.sum()), str(resolved["calibration"]),
         isotonic_min_rows=int(resolved["isotonic_min_rows"]),
@@ -230,7 +232,7 @@ def train(
     gain = booster.feature_importance(importance_type="gain")
     importance = {f: float(g) for f, g in sorted(zip(features, gain), key=lambda t: -t[1])}
 
-    risk_train = calibrator.predict(booster.predict(X_train, raw_score=True))
+    risk_train = calibrator.predict(booster_raw_scores(booster, tables, X_train, resolved["num_threads"]))
     reference_profile = reference.profile(sp.train, features, risk_train)
 
     fingerprint = fingerprint or dataset.fingerprint(frame, _fingerprinted(resolved, embargo_days, scorecard),
@@ -250,7 +252,7 @@ def train(
         "max_rounds": rounds,
         "bounds": sp.bounds,
     }
-    return TrainedModel(
+    model = TrainedModel(
         booster=booster,
         calibrator=calibrator,
         dataset_id=dataset_id,
@@ -269,3 +271,5 @@ def train(
         categories=categories,
         reference=reference_profile,
     )
+    model.shap_tables = tables  # built above; scoring with this model needs them again
+    return model

@@ -56,16 +56,23 @@ def test_predict_uses_the_tables_and_matches_lightgbm(frame, score_rows, monkeyp
     from ml.train import train
 
     # the shallow trees of the shipped configuration (customer_health.yml: num_leaves 3)
+    built, build = [], tree_tables.tables
+    monkeypatch.setattr(tree_tables, "tables", lambda booster: built.append(booster) or build(booster))
     model = train(frame, dataset_id="acme", params={"num_leaves": 3, "num_boost_round": 200})
     assert model.shap_tables is not None
+    X = feature_matrix(score_rows, model.features, model.categories)
+    # calibration was fitted on the raw scores that scoring computes, the tables' sums
+    fast_raw = predict.raw_scores(model, X)
     fast = predict.predict(model, score_rows)
+    assert len(built) == 1  # training built the tables once, scoring used the same
     monkeypatch.setattr(type(model), "shap_tables", property(lambda self: None))
     slow = predict.predict(model, score_rows)
+    np.testing.assert_allclose(predict.raw_scores(model, X), fast_raw, atol=1e-9)
     np.testing.assert_allclose(fast.filter(like="shap_").to_numpy(),
                                slow.filter(like="shap_").to_numpy(), atol=1e-9)
     np.testing.assert_allclose(fast["churn_risk"], slow["churn_risk"], atol=1e-12)
-    X = feature_matrix(score_rows, model.features, model.categories)
     np.testing.assert_allclose(fast["raw_score"], model.booster.predict(X, raw_score=True), atol=1e-9)
+    np.testing.assert_array_equal(fast["raw_score"], fast_raw)
 
 
 def test_trees_without_a_split_add_their_value_only():
