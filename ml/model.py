@@ -10,14 +10,41 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Mapping
-
-from ml._lightgbm import lgb
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ml.calibration import Calibrator
 from ml.catalogue import FeatureSpec
 
+if TYPE_CHECKING:
+    from ml import tree_tables
+    from ml._lightgbm import lgb
+
 CARD_SCHEMA = 2  # 2: adds "categories" (categorical feature -> vocabulary)
+
+
+def _lightgbm_version() -> str:
+    from ml._lightgbm import lgb
+
+    return lgb.__version__
+
+
+class LazyBooster:
+    """A LightGBM booster made from its saved text on first use. Importing LightGBM takes about
+    a second (it imports scikit-learn and SciPy); a model whose trees have lookup tables
+    (``ml.tree_tables``) scores and explains without it."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._booster: "lgb.Booster | None" = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_text", "_booster"):  # copy, pickle: not the booster's
+            raise AttributeError(name)
+        if self._booster is None:
+            from ml._lightgbm import lgb
+
+            self._booster = lgb.Booster(model_str=self._text)
+        return getattr(self._booster, name)
 
 
 @dataclass
@@ -31,7 +58,7 @@ class TrainedModel:
     ranges, row counts, early stopping); ``version`` is set by the registry.
     """
 
-    booster: lgb.Booster
+    booster: "lgb.Booster | LazyBooster"
     calibrator: Calibrator
     dataset_id: str
     data_fingerprint: str
@@ -47,7 +74,7 @@ class TrainedModel:
     feature_importance: dict[str, float]
     created_at: str
     categories: dict[str, list[str]] = field(default_factory=dict)
-    lightgbm_version: str = field(default_factory=lambda: lgb.__version__)
+    lightgbm_version: str = field(default_factory=_lightgbm_version)
     version: str | None = None
     # Rolling backtest of the training procedure (``ml.backtest.Backtest.to_dict()``), None when not
     # run; ``backtest_last_fold`` holds the last fold's risks and outcomes (saved beside the card,
@@ -97,7 +124,7 @@ class TrainedModel:
     def from_parts(cls, booster_text: str, calibrator: Mapping[str, Any], card: Mapping[str, Any]) -> "TrainedModel":
         """Rebuild a model from the registry's three files (model.txt, calibrator.json, card.json)."""
         return cls(
-            booster=lgb.Booster(model_str=booster_text),
+            booster=LazyBooster(booster_text),
             calibrator=Calibrator.from_dict(calibrator),
             dataset_id=card["dataset_id"],
             data_fingerprint=card["data_fingerprint"],
@@ -113,7 +140,7 @@ class TrainedModel:
             feature_importance=dict(card.get("feature_importance_gain", {})),
             created_at=card["created_at"],
             categories={f: [str(c) for c in v] for f, v in (card.get("categories") or {}).items()},
-            lightgbm_version=card.get("lightgbm_version", lgb.__version__),
+            lightgbm_version=card.get("lightgbm_version") or _lightgbm_version(),
             version=card.get("version"),
             backtest=card.get("backtest"),
         )

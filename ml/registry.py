@@ -1,7 +1,8 @@
 """Model registry: versioned model folders under ``models_dir`` with model cards.
 
 Layout: ``models_dir/v0001/{model.txt, calibrator.json, card.json, card.md}`` (plus
-``backtest_last_fold.parquet`` when the model was backtested). A version is written into a hidden
+``backtest_last_fold.parquet`` when the model was backtested, ``reference.json`` for drift checks
+and ``tables.npz``, the lookup tables of shallow trees). A version is written into a hidden
 temporary folder and renamed into place, so readers never see half a model. A model belongs to the
 dataset it was trained on: ``latest`` and ``load`` never hand one dataset's model to another.
 ``find`` locates a model trained on exactly the same data (fingerprint), which makes reruns reuse
@@ -15,6 +16,7 @@ the live model's beyond a tolerance; ``promote`` overrides the guard by hand.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -25,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+import numpy as np
 import pandas as pd
 
 from ml.card import render_markdown
@@ -35,6 +38,9 @@ _VERSION = re.compile(r"^v(\d{4,})$")
 FILES = ("model.txt", "calibrator.json", "card.json", "card.md")
 LAST_FOLD_FILE = "backtest_last_fold.parquet"  # risks and outcomes of the backtest's last fold
 REFERENCE_FILE = "reference.json"  # distributions of the training rows, the baseline of drift checks
+# The trees' lookup tables (ml.tree_tables) with the SHA-256 of the model.txt they were made from:
+# loading them instead of building them spares scoring both the build and the import of LightGBM.
+TABLES_FILE = "tables.npz"
 LIVE_FILE = "LIVE"  # JSON: live version per dataset, rollback stack, history of decisions
 HISTORY_LIMIT = 50
 DEFAULT_TOLERANCE = 0.01
@@ -122,6 +128,8 @@ def save(model: TrainedModel, models_dir: str | Path) -> str:
             _write(tmp / "card.md", render_markdown(card))
             if model.reference is not None:
                 _write(tmp / REFERENCE_FILE, _json(model.reference))
+            if model.shap_tables is not None:
+                _write_tables(tmp / TABLES_FILE, model.shap_tables, booster_text)
             last_fold = getattr(model, "backtest_last_fold", None)
             if last_fold is not None and len(last_fold):
                 last_fold.to_parquet(tmp / LAST_FOLD_FILE, index=False)
@@ -185,7 +193,37 @@ def load(models_dir: str | Path, version: str, *, dataset_id: str | None = None)
     model.version = version
     if (folder / REFERENCE_FILE).is_file():
         model.reference = json.loads((folder / REFERENCE_FILE).read_text(encoding="utf-8"))
+    tables = _read_tables(folder / TABLES_FILE, booster_text)
+    if tables is not None:
+        model.shap_tables = tables
     return model
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _write_tables(path: Path, tables: Any, booster_text: str) -> None:
+    from ml import tree_tables
+
+    with open(path, "wb") as fh:
+        np.savez(fh, model_sha256=np.array(_sha256(booster_text)), **tree_tables.to_arrays(tables))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _read_tables(path: Path, booster_text: str) -> Any:
+    """The saved lookup tables of this model.txt; None when there are none (models saved before
+    them, trees too big for tables) or they belong to another model.txt (then they are built
+    from the booster when needed)."""
+    from ml import tree_tables
+
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as saved:
+        if str(saved["model_sha256"]) != _sha256(booster_text):
+            return None
+        return tree_tables.from_arrays(saved)
 
 
 # ---------------------------------------------------------------- live model and promotion guard

@@ -267,3 +267,49 @@ def contributions(tables: ModelTables, X: np.ndarray) -> np.ndarray:
     """``pred_contrib`` of the rows of ``X``: one column per feature plus the expected value last;
     each row sums to its raw score."""
     return tables.contributions(X)
+
+
+_MISSING_TYPES = ("None", "Zero", "NaN")
+
+
+def to_arrays(tables: ModelTables) -> dict[str, np.ndarray]:
+    """The trees of ``tables`` as flat numpy arrays (what ``from_arrays`` reads back), so a saved
+    model scores without LightGBM and without building its tables again."""
+    splits = [split for tree in tables.trees for split in tree.splits]
+    return {
+        "tree_splits": np.array([len(tree.splits) for tree in tables.trees], dtype="int64"),
+        "tree_features": np.array([len(tree.features) for tree in tables.trees], dtype="int64"),
+        "tree_expected": np.array([tree.expected for tree in tables.trees], dtype="float64"),
+        "features": np.concatenate([tree.features for tree in tables.trees] + [np.empty(0, "int64")]),
+        "phi": np.concatenate([tree.phi.ravel() for tree in tables.trees] + [np.empty(0)]),
+        "split_feature": np.array([s.feature for s in splits], dtype="int64"),
+        "split_categorical": np.array([s.categorical for s in splits], dtype="bool"),
+        "split_threshold": np.array([s.threshold for s in splits], dtype="float64"),
+        "split_default_left": np.array([s.default_left for s in splits], dtype="bool"),
+        "split_missing_type": np.array([_MISSING_TYPES.index(s.missing_type) for s in splits], dtype="int8"),
+        "split_categories": np.array([len(s.categories) for s in splits], dtype="int64"),
+        "categories": np.concatenate([s.categories for s in splits] + [np.empty(0, "int64")]),
+    }
+
+
+def from_arrays(arrays: Any) -> ModelTables:
+    """The ``ModelTables`` of ``to_arrays``'s output (a dict or an ``np.load`` of a saved one)."""
+    a = {name: np.asarray(arrays[name]) for name in (
+        "tree_splits", "tree_features", "tree_expected", "features", "phi", "split_feature",
+        "split_categorical", "split_threshold", "split_default_left", "split_missing_type",
+        "split_categories", "categories")}
+    category_ends = np.cumsum(a["split_categories"])
+    splits = [_Split(int(a["split_feature"][i]), bool(a["split_categorical"][i]),
+                     float(a["split_threshold"][i]),
+                     a["categories"][category_ends[i] - a["split_categories"][i]:category_ends[i]],
+                     bool(a["split_default_left"][i]), _MISSING_TYPES[int(a["split_missing_type"][i])])
+              for i in range(len(a["split_feature"]))]
+    trees, split_at, feature_at, phi_at = [], 0, 0, 0
+    for n_splits, n_features, expected in zip(a["tree_splits"], a["tree_features"], a["tree_expected"]):
+        size = int(n_features) * 2 ** int(n_splits)
+        trees.append(TreeTable(tuple(splits[split_at:split_at + n_splits]),
+                               a["features"][feature_at:feature_at + n_features],
+                               a["phi"][phi_at:phi_at + size].reshape(int(n_features), 2 ** int(n_splits)),
+                               float(expected)))
+        split_at, feature_at, phi_at = split_at + n_splits, feature_at + n_features, phi_at + size
+    return ModelTables(trees)

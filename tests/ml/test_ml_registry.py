@@ -98,3 +98,51 @@ def test_ensure_model_trains_once_then_reuses(tmp_path, frame):
     assert m1.version == m2.version == "v0001"
     m3, reused3 = registry.ensure_model(tmp_path, frame, dataset_id="globex")
     assert not reused3 and m3.version == "v0002"
+
+
+SCORE_IN_A_FRESH_PROCESS = """
+import sys
+import pandas as pd
+from ml import predict, registry
+model = registry.load(sys.argv[1], "v0001")
+scored = predict.score(model, pd.read_parquet(sys.argv[2]), include_contributions=True)
+scored[["churn_risk", "reasons"] + [c for c in scored if c.startswith("shap_")]].to_parquet(sys.argv[3])
+print("lightgbm imported" if "lightgbm" in sys.modules else "lightgbm not imported")
+"""
+
+
+def test_a_saved_shallow_model_scores_from_its_tables_without_lightgbm(tmp_path, frame, score_rows):
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from ml.train import train
+
+    model = train(frame, dataset_id="acme", params={"num_leaves": 3, "num_boost_round": 80})
+    registry.save(model, tmp_path / "models")
+    assert (tmp_path / "models" / "v0001" / registry.TABLES_FILE).is_file()
+    score_rows.to_parquet(tmp_path / "rows.parquet")
+    done = subprocess.run([sys.executable, "-c", SCORE_IN_A_FRESH_PROCESS, str(tmp_path / "models"),
+                           str(tmp_path / "rows.parquet"), str(tmp_path / "scored.parquet")],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "lightgbm not imported"
+    expected = predict.score(model, score_rows, include_contributions=True)
+    got = pd.read_parquet(tmp_path / "scored.parquet")
+    assert np.array_equal(got["churn_risk"].to_numpy(), expected["churn_risk"].to_numpy())
+    assert np.array_equal(got.filter(like="shap_").to_numpy(), expected.filter(like="shap_").to_numpy())
+    assert got["reasons"].tolist() == expected["reasons"].tolist()
+
+
+def test_tables_of_another_model_txt_are_not_used(tmp_path, frame, score_rows):
+    from ml.dataset import feature_matrix
+    from ml.train import train
+
+    for seed, folder in ((1, "a"), (2, "b")):
+        registry.save(train(frame, dataset_id="acme", params={"num_leaves": 3, "num_boost_round": 40,
+                                                              "seed": seed, "feature_fraction": 0.5}),
+                      tmp_path / folder)
+    (tmp_path / "b" / "v0001" / registry.TABLES_FILE).replace(tmp_path / "a" / "v0001" / registry.TABLES_FILE)
+    loaded = registry.load(tmp_path / "a", "v0001")
+    X = feature_matrix(score_rows, loaded.features, loaded.categories)
+    np.testing.assert_allclose(predict.raw_scores(loaded, X), loaded.booster.predict(X, raw_score=True), atol=1e-9)
