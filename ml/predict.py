@@ -5,6 +5,7 @@ feature and ``shap_expected_value``, all in raw log-odds space; each row's contr
 raw score). ``score`` adds the explanations (drivers, reasons, dimension scores) in one call;
 ``score_table`` gives the same as Arrow columns with the drivers as JSON text, what the pipeline
 stores.
+``raw_scores`` gives the raw scores alone, the numbers calibration is fitted on and applied to.
 Categorical features are encoded with the model's stored vocabulary: a category never seen in
 training scores exactly like a missing value.
 """

@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -214,16 +215,19 @@ def _write_tables(path: Path, tables: Any, booster_text: str) -> None:
 
 def _read_tables(path: Path, booster_text: str) -> Any:
     """The saved lookup tables of this model.txt; None when there are none (models saved before
-    them, trees too big for tables) or they belong to another model.txt (then they are built
-    from the booster when needed)."""
+    them, trees too big for tables), they belong to another model.txt or cannot be read: then
+    they are built from the booster when needed."""
     from ml import tree_tables
 
     if not path.is_file():
         return None
-    with np.load(path, allow_pickle=False) as saved:
-        if str(saved["model_sha256"]) != _sha256(booster_text):
-            return None
-        return tree_tables.from_arrays(saved)
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            if str(saved["model_sha256"]) != _sha256(booster_text):
+                return None
+            return tree_tables.from_arrays(saved)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
 
 
 # ---------------------------------------------------------------- live model and promotion guard

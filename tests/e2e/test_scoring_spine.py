@@ -54,6 +54,8 @@ def refresh(tmp_path_factory):
             shutil.move(str(path), root / "landing" / entity / path.name)
     ingest_step(settings)
     features_step(settings)
+    refresh_log = (settings.dbt_log_dir / "dbt.log").read_text(encoding="utf-8")
+    refresh_log = refresh_log.rsplit("Running with dbt=", 1)[-1]   # the refresh's dbt call
     refreshed = read(settings.warehouse, MART)
     refreshed_spine = spine_dates(settings.warehouse)
     summary = score_step(settings)
@@ -65,13 +67,32 @@ def refresh(tmp_path_factory):
     features_step(full_settings, spine="full")
     full = read(full_warehouse, MART)
     return {"settings": settings, "first": first, "refreshed": refreshed, "full": full,
-            "first_spine": first_spine, "refreshed_spine": refreshed_spine, "summary": summary}
+            "first_spine": first_spine, "refreshed_spine": refreshed_spine, "summary": summary,
+            "refresh_log": refresh_log, "full_settings": full_settings}
 
 
 def test_the_refresh_builds_only_the_scoring_date(refresh):
     assert refresh["first_spine"] >= 4  # the first run trained on several as-of dates
     assert refresh["refreshed_spine"] == 1
     assert refresh["summary"].model_reused, "the refresh is scored by the live model"
+
+
+def test_the_switch_of_spine_does_not_parse_the_project_again(refresh):
+    # the spine is read when the models run: the parse saved by the full build still holds
+    assert "no changes found, skipping parsing" in refresh["refresh_log"]
+    assert "Partial parsing: updated file" not in refresh["refresh_log"]
+
+
+def test_a_full_build_recreates_the_feature_mart(refresh):
+    """A release that changes the mart's columns needs no --full-refresh: the next full build (a
+    retrain) recreates the table, where a scoring refresh keeps it and its training rows."""
+    full_settings = refresh["full_settings"]
+    with duckdb.connect(str(full_settings.warehouse)) as con:
+        con.execute("alter table main.fct_customer_features add column retired_feature double")
+    features_step(full_settings, spine="full")
+    mart = read(full_settings.warehouse, MART)
+    assert "retired_feature" not in mart.columns
+    pd.testing.assert_frame_equal(mart, refresh["full"], check_exact=True)
 
 
 def test_scoring_rows_equal_a_full_build(refresh):

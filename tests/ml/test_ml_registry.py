@@ -134,7 +134,7 @@ def test_a_saved_shallow_model_scores_from_its_tables_without_lightgbm(tmp_path,
     assert got["reasons"].tolist() == expected["reasons"].tolist()
 
 
-def test_tables_of_another_model_txt_are_not_used(tmp_path, frame, score_rows):
+def test_tables_of_another_model_txt_or_damaged_are_not_used(tmp_path, frame, score_rows):
     from ml.dataset import feature_matrix
     from ml.train import train
 
@@ -145,4 +145,8 @@ def test_tables_of_another_model_txt_are_not_used(tmp_path, frame, score_rows):
     (tmp_path / "b" / "v0001" / registry.TABLES_FILE).replace(tmp_path / "a" / "v0001" / registry.TABLES_FILE)
     loaded = registry.load(tmp_path / "a", "v0001")
     X = feature_matrix(score_rows, loaded.features, loaded.categories)
+    np.testing.assert_allclose(predict.raw_scores(loaded, X), loaded.booster.predict(X, raw_score=True), atol=1e-9)
+    # nor a damaged file: the model still loads and scores right
+    (tmp_path / "a" / "v0001" / registry.TABLES_FILE).write_bytes(b"not a zip file")
+    loaded = registry.load(tmp_path / "a", "v0001")
     np.testing.assert_allclose(predict.raw_scores(loaded, X), loaded.booster.predict(X, raw_score=True), atol=1e-9)

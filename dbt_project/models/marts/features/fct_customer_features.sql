@@ -2,16 +2,17 @@
 -- computed from events before the cutoff, the eligibility flag and the churn label.
 --
 -- Incremental by as-of date. A full spine (feature_spine() 'full', what training needs) rebuilds
--- the table. A scoring spine ('scoring', a refresh scored by the live model) replaces only the
--- scoring date's rows and keeps the training rows of the last full build: the previous scoring
--- date's rows go, the new date's rows come in.
+-- the table (meta.full_refresh_with_full_spine, see the macro should_full_refresh). A scoring
+-- spine ('scoring', a refresh scored by the live model) replaces only the scoring date's rows and
+-- keeps the training rows of the last full build: the previous scoring date's rows go, the new
+-- date's rows come in.
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='as_of',
         on_schema_change='fail',
-        full_refresh=(feature_spine() == 'full'),
+        meta={'full_refresh_with_full_spine': true},
         pre_hook="{% if is_incremental() %}delete from {{ this }} where is_scoring_date{% endif %}"
     )
 }}
