@@ -37,14 +37,18 @@ class LazyBooster:
         self._text = text
         self._booster: "lgb.Booster | None" = None
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_text", "_booster"):  # copy, pickle: not the booster's
-            raise AttributeError(name)
+    def load(self) -> "lgb.Booster":
+        """The booster, made now if not yet (LightGBM raises when the text is not a model)."""
         if self._booster is None:
             from ml._lightgbm import lgb
 
             self._booster = lgb.Booster(model_str=self._text)
-        return getattr(self._booster, name)
+        return self._booster
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_text", "_booster"):  # copy, pickle: not the booster's
+            raise AttributeError(name)
+        return getattr(self.load(), name)
 
 
 @dataclass

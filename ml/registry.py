@@ -195,8 +195,10 @@ def load(models_dir: str | Path, version: str, *, dataset_id: str | None = None)
     if (folder / REFERENCE_FILE).is_file():
         model.reference = json.loads((folder / REFERENCE_FILE).read_text(encoding="utf-8"))
     tables = _read_tables(folder / TABLES_FILE, booster_text)
-    if tables is not None:
+    if tables is not None:   # saved from exactly this model.txt: it scores without the booster
         model.shap_tables = tables
+    else:                    # a damaged model.txt fails here, not at the first score
+        model.booster.load()
     return model
 
 
