@@ -17,6 +17,7 @@ the live model's beyond a tolerance; ``promote`` overrides the guard by hand.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -83,9 +84,9 @@ def _cards(models_dir: str | Path) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def _write(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
+def _write(path: Path, data: str | bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data.encode("utf-8") if isinstance(data, str) else data)
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -209,10 +210,9 @@ def _sha256(text: str) -> str:
 def _write_tables(path: Path, tables: Any, booster_text: str) -> None:
     from ml import tree_tables
 
-    with open(path, "wb") as fh:
-        np.savez(fh, model_sha256=np.array(_sha256(booster_text)), **tree_tables.to_arrays(tables))
-        fh.flush()
-        os.fsync(fh.fileno())
+    buffer = io.BytesIO()
+    np.savez(buffer, model_sha256=np.array(_sha256(booster_text)), **tree_tables.to_arrays(tables))
+    _write(path, buffer.getvalue())
 
 
 def _read_tables(path: Path, booster_text: str) -> Any:
