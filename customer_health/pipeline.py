@@ -20,6 +20,7 @@ from customer_health.config import EXPECTATIONS_DIR, Settings
 from customer_health.dbt_runner import DbtError, DbtResult, dbt_vars, run_dbt
 from customer_health.ingest import FileOutcome, IngestReport, ingest_landing, return_freed_memory
 from customer_health.locking import exclusive
+from customer_health.parquet_export import export_parquet
 from customer_health.pause_points import pause_point
 from customer_health.postgres_export import PostgresExport, export_to_postgres
 from customer_health.serving import publish_serving_copy
@@ -440,16 +441,8 @@ def publish_step(settings: Settings) -> PublishSummary:
         if alerts_before:
             alerts_before = con.execute("select count(*) from main.health_alerts").fetchone()[0]
     result = _dbt(settings, "build", select="tag:scores")
-    settings.exports_dir.mkdir(parents=True, exist_ok=True)
-    exported = []
     with connect(settings.warehouse) as con:
-        for table in ("customer_health", "customer_health_history", "health_alerts"):
-            target = settings.exports_dir / f"{table}.parquet"
-            tmp = target.with_suffix(".parquet.tmp")
-            quoted = str(tmp).replace("'", "''")
-            con.execute(f"copy main.{table} to '{quoted}' (format parquet)")
-            tmp.replace(target)
-            exported.append(str(target))
+        exported = export_parquet(con, settings.exports_dir)
         bands = dict(con.execute(
             "select health_band, count(*) from main.customer_health group by 1").fetchall())
         alerts = con.execute("select count(*) from main.health_alerts").fetchone()[0]

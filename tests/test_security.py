@@ -308,8 +308,13 @@ def test_ledger_quarantine_and_validation_results_name_no_personal_data(run, per
 # ---------------------------------------------------------------- exports, by privacy mode
 
 def _parquet(settings) -> dict[str, list[dict]]:
-    return {path.stem: pq.read_table(path).to_pylist()
-            for path in sorted(settings.exports_dir.glob("*.parquet"))}
+    """Rows of every Parquet export; the history's folder (a file per run) as one table."""
+    tables = {path.stem: pq.read_table(path).to_pylist()
+              for path in sorted(settings.exports_dir.glob("*.parquet"))}
+    runs = sorted((settings.exports_dir / "customer_health_history").glob("*.parquet"))
+    assert runs, "the history export is missing"
+    tables["customer_health_history"] = [row for path in runs for row in pq.read_table(path).to_pylist()]
+    return tables
 
 
 def _serving(settings) -> dict[str, list[tuple]]:

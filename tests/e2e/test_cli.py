@@ -306,6 +306,11 @@ def test_alerts_are_raised_once_and_never_on_a_rerun(scored, demo, tmp_path, cap
                           "--format", "json")) == []
     exported = pd.read_parquet(home / "exports" / "health_alerts.parquet")
     assert len(exported) == len(raised)
+    history = home / "exports" / "customer_health_history"   # a file per run, read as one table
+    runs = pd.read_parquet(history)
+    assert set(after["run_id"]) <= set(runs["run_id"])
+    assert len(list(history.iterdir())) == runs["run_id"].nunique() and not runs.duplicated(
+        ["run_id", "customer_id"]).any()
 
     # with a webhook configured, deliver-alerts sends the new alerts once
     posted = []
