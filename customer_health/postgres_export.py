@@ -8,10 +8,13 @@ can also come from PGPASSWORD or ~/.pgpass). It is never logged or put in an err
 Every export replaces the configured tables in one PostgreSQL transaction, so a reader sees the
 previous export or the new one, never a half-loaded or empty table:
 
-* a table whose columns (names, order, types) are unchanged is emptied with DELETE and refilled
-  with COPY. DELETE is MVCC-safe: readers are not blocked, and a reader whose snapshot predates
-  the commit (a REPEATABLE READ transaction, pg_dump) keeps seeing the old rows. Grants,
-  comments and views that BI users built on the table stay in place.
+* the score history, which only grows, gains the runs PostgreSQL lacks (COPY) and loses the
+  runs the warehouse no longer holds (DELETE); the rows of the other runs are not touched, so
+  a publish does not copy the whole history again.
+* another table whose columns (names, order, types) are unchanged is emptied with DELETE and
+  refilled with COPY. DELETE is MVCC-safe: readers are not blocked, and a reader whose snapshot
+  predates the commit (a REPEATABLE READ transaction, pg_dump) keeps seeing the old rows.
+  Grants, comments and views that BI users built on the table stay in place.
 * a new table, or one whose columns changed (a contract change, rare), is loaded into a staging
   table that then takes the old one's place (drop, rename) in the same transaction; readers of
   that table wait for the commit. Views that depend on the old table make the export fail with
@@ -47,6 +50,9 @@ from customer_health.warehouse import connect
 
 log = logging.getLogger(__name__)
 
+# append-only tables kept in step run by run, not refilled: table -> (the column naming a run,
+# the timestamp that changes when a run is scored again)
+BY_RUN = {"customer_health_history": ("run_id", "scored_at")}
 # rows per batch read from DuckDB and written as CSV: bounds the memory an export holds
 BATCH_ROWS = 50_000
 CONNECT_TIMEOUT_SECONDS = 10
@@ -261,14 +267,40 @@ def _existing_layout(cur, schema: str, table: str) -> tuple[str | None, list[tup
 
 
 def _copy(cur, con: duckdb.DuckDBPyConnection, schema: str, table: str, source: str,
-          columns: list[Column]) -> int:
-    query = (f"select {', '.join(c.select for c in columns)} from main.{_duck_ident(source)}")
+          columns: list[Column], where: str = "") -> int:
+    query = (f"select {', '.join(c.select for c in columns)} from main.{_duck_ident(source)}"
+             + (f" where {where}" if where else ""))
     stream = _CsvStream(con, query)
     statement = sql.SQL("copy {}.{} ({}) from stdin with (format csv)").format(
         sql.Identifier(schema), sql.Identifier(table),
         sql.SQL(", ").join(sql.Identifier(c.name) for c in columns))
     cur.copy_expert(statement, stream, size=1 << 20)
     return stream.rows
+
+
+def _sync_runs(cur, con: duckdb.DuckDBPyConnection, schema: str, table: str, key: str,
+               stamp: str, columns: list[Column]) -> tuple[int, str]:
+    """Bring an append-only table up to date run by run: delete the runs PostgreSQL holds that
+    the warehouse does not (or with another row count or latest ``stamp``, as when a rebuilt
+    warehouse scored the same run again), copy the runs it lacks. Rows of the
+    runs both hold are left alone, so a publish costs the new run, not the whole history.
+    Returns the rows the table holds afterwards and what was done."""
+    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    cur.execute(sql.SQL("select {key}, count(*), max({stamp}) from {target} group by {key}").format(
+        key=sql.Identifier(key), stamp=sql.Identifier(stamp), target=target))
+    there = {run: tuple(seen) for run, *seen in cur.fetchall()}
+    here = {run: tuple(seen) for run, *seen in con.execute(
+        f"select {_duck_ident(key)}, count(*), max({_duck_ident(stamp)}) "
+        f"from main.{_duck_ident(table)} group by all").fetchall()}
+    stale = sorted(str(run) for run, seen in there.items() if here.get(run) != seen)
+    missing = sorted(str(run) for run, seen in here.items() if there.get(run) != seen)
+    if stale:
+        cur.execute(sql.SQL("delete from {} where {} = any(%s)").format(
+            target, sql.Identifier(key)), (stale,))
+    if missing:
+        values = ", ".join("'" + run.replace("'", "''") + "'" for run in missing)
+        _copy(cur, con, schema, table, table, columns, f"{_duck_ident(key)} in ({values})")
+    return sum(rows for rows, _ in here.values()), f"{len(missing)} run(s) added, {len(stale)} removed"
 
 
 def _load_table(cur, con: duckdb.DuckDBPyConnection, schema: str, table: str,
@@ -281,6 +313,8 @@ def _load_table(cur, con: duckdb.DuckDBPyConnection, schema: str, table: str,
             f"{schema}.{table} exists in PostgreSQL and is not a table (relkind {kind!r}); "
             "drop or rename it, the export writes a table of that name")
     target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    if layout == wanted and table in BY_RUN:
+        return _sync_runs(cur, con, schema, table, *BY_RUN[table], columns)
     if layout == wanted:
         # same columns: empty and refill in place (MVCC-safe, keeps grants and dependent views)
         cur.execute(sql.SQL("delete from {}").format(target))

@@ -152,7 +152,9 @@ def build_warehouse(path: Path, customers: int = 200, variant: int = 0) -> None:
         from main.customer_health
         union all
         select 'run-old', timestamp '2025-04-01 06:00:00', date '2025-03-31', customer_id,
-               churn_risk / 2, health_score, 'watch', null, null, null, null, 0.0, 'scorecard', null
+               -- the same in every variant: a run in the history never changes
+               cast(right(customer_id, 5) as integer) / 200.0, 50, 'watch', null, null, null,
+               null, 0.0, 'scorecard', null
         from main.customer_health where customer_id < 'C00050'
         """)
         con.execute("""
@@ -445,3 +447,60 @@ def test_an_unreachable_server_is_named_without_the_password(tmp_path, warehouse
     assert "S3cret" not in message and "S3cret" not in repr(failure.value)
     assert failure.value.__cause__ is None and failure.value.__suppress_context__
     assert not any("S3cret" in r.getMessage() for r in caplog.records)
+
+
+def test_the_history_gains_the_new_run_and_keeps_the_rows_it_has(tmp_path, warehouse, pg, caplog):
+    settings = settings_for(tmp_path, pg["schema"], tables=["customer_health_history"])
+    history = "main.customer_health_history"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"insert into {history} select 'run-gone', scored_at - interval 2 day, "
+                    "* exclude (run_id, scored_at) from main.customer_health_history "
+                    "where run_id = 'run-old'")
+    export_to_postgres(settings)
+
+    def written_by() -> dict[tuple[str, str], str]:
+        """The PostgreSQL transaction that wrote each history row (xmin)."""
+        with _pg_connect(pg["database"]) as con, con.cursor() as cur:
+            cur.execute(f'select run_id, customer_id, xmin::text from "{pg["schema"]}".'
+                        'customer_health_history')
+            return {(run, customer): xmin for run, customer, xmin in cur.fetchall()}
+
+    before = written_by()
+    # the next publish: a new run in the history, and run-gone no longer in it
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"delete from {history} where run_id = 'run-gone'")
+        con.execute(f"insert into {history} select 'run-new', scored_at + interval 1 day, "
+                    "* exclude (run_id, scored_at) from main.customer_health_history "
+                    "where run_id = 'run-0' and customer_id < 'C00070'")
+    # and a run that lost rows in PostgreSQL is made whole again
+    with _pg_connect(pg["database"]) as con, con.cursor() as cur:
+        cur.execute(f'delete from "{pg["schema"]}".customer_health_history '
+                    "where run_id = 'run-0' and customer_id > 'C00190'")
+
+    with caplog.at_level(logging.INFO, logger="customer_health"):
+        result = export_to_postgres(settings)
+
+    expected = duck_tables(warehouse)["customer_health_history"]
+    with _pg_connect(pg["database"]) as con, con.cursor() as cur:
+        pd.testing.assert_frame_equal(pg_table(cur, pg["schema"], "customer_health_history"),
+                                      expected)
+    assert result.tables == {"customer_health_history": len(expected)}
+    after = written_by()
+    untouched = {key: xmin for key, xmin in before.items() if key[0] == "run-old"}
+    assert len(untouched) == 49 and {key: after[key] for key in untouched} == untouched
+    rewritten = {key: xmin for key, xmin in before.items() if key[0] == "run-0"}
+    assert not set(rewritten.items()) & set(after.items())
+    assert any("2 run(s) added, 2 removed" in r.getMessage() for r in caplog.records)
+
+    # the next export with no new run writes nothing
+    export_to_postgres(settings)
+    assert written_by() == after
+
+    # a rebuilt warehouse that scored run-new again (same rows, a later scored_at) replaces it
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"update {history} set scored_at = scored_at + interval 1 hour "
+                    "where run_id = 'run-new'")
+    export_to_postgres(settings)
+    with _pg_connect(pg["database"]) as con, con.cursor() as cur:
+        pd.testing.assert_frame_equal(pg_table(cur, pg["schema"], "customer_health_history"),
+                                      duck_tables(warehouse)["customer_health_history"])
