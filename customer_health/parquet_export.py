@@ -4,10 +4,11 @@
 row per active customer, the second holds alerts only. The score history grows by a run at
 every publish, so writing it whole would make each publish slower than the last; it is kept as
 one file per scoring run instead, ``customer_health_history/<as_of>_<run_id>.parquet``, and a
-publish writes only the runs the folder lacks. A file whose row count (read from its footer)
-differs from its run's rows in the warehouse, or that cannot be read, is written again; a file
-of a run the history no longer holds is removed, so the folder always mirrors the table. Each
-file is written beside its target and renamed into place, so a reader never sees half a file.
+publish writes only the runs the folder lacks. A file whose row count or latest scored_at (read
+from its footer) differs from its run's in the warehouse, or that cannot be read, is written
+again; a file of a run the history no longer holds is removed, so the folder always mirrors the
+table. Each file is written beside its target and renamed into place, so a reader never sees
+half a file.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 
 WHOLE_TABLES = ("customer_health", "health_alerts")
 HISTORY = "customer_health_history"
+# changes when a run is scored again (a rebuilt warehouse): its file is then written again
+STAMP = "scored_at"
 
 
 def _literal(text: str) -> str:
@@ -34,10 +37,14 @@ def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
     tmp.replace(target)
 
 
-def _rows_in(path: Path) -> int | None:
-    """Rows of a Parquet file from its footer; None when it cannot be read."""
+def _footer(path: Path) -> tuple | None:
+    """(rows, latest scored_at) of a run's file from its footer; None when it cannot be read."""
     try:
-        return pq.read_metadata(path).num_rows
+        meta = pq.read_metadata(path)
+        column = meta.schema.to_arrow_schema().get_field_index(STAMP)
+        stamps = [meta.row_group(i).column(column).statistics for i in range(meta.num_row_groups)]
+        latest = max(s.max for s in stamps) if stamps and all(s.has_min_max for s in stamps) else None
+        return meta.num_rows, latest
     except (OSError, ValueError) as exc:   # pyarrow raises ArrowInvalid (a ValueError) on junk
         log.warning("export %s is unreadable (%s); writing it again", path.name, type(exc).__name__)
         return None
@@ -54,18 +61,19 @@ def export_history(con: duckdb.DuckDBPyConnection, folder: Path) -> tuple[int, i
     folder.mkdir(parents=True, exist_ok=True)
     for leftover in folder.glob("*.tmp"):   # a publish that crashed mid-file
         leftover.unlink(missing_ok=True)
-    runs = con.execute(f"select as_of, run_id, count(*) from main.{HISTORY} "
+    runs = con.execute(f"select as_of, run_id, count(*), max({STAMP}) from main.{HISTORY} "
                        "group by as_of, run_id").fetchall()
-    wanted = {history_file_name(as_of, run_id): (run_id, rows) for as_of, run_id, rows in runs}
+    wanted = {history_file_name(as_of, run_id): (run_id, (rows, latest))
+              for as_of, run_id, rows, latest in runs}
     removed = 0
     for path in folder.glob("*.parquet"):
         if path.name not in wanted:
             path.unlink()
             removed += 1
     written = 0
-    for name, (run_id, rows) in sorted(wanted.items()):
+    for name, (run_id, footer) in sorted(wanted.items()):
         target = folder / name
-        if target.exists() and _rows_in(target) == rows:
+        if target.exists() and _footer(target) == footer:
             continue
         _copy(con, f"select * from main.{HISTORY} where run_id = {_literal(run_id)}", target)
         written += 1

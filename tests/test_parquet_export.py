@@ -16,15 +16,16 @@ RUNS = [("a1b2c3d4e5f60718", date(2026, 3, 1), 40), ("0f9e8d7c6b5a4321", date(20
 
 def _add_run(con, run_id: str, as_of: date, customers: int) -> None:
     con.execute(f"""insert into main.{HISTORY}
-        select ?, ?, 'c' || lpad(i::varchar, 5, '0'), (i % 100) / 100.0, 100 - i % 100
-        from range(?) t(i)""", [run_id, as_of, customers])
+        select ?, ?, ? + interval 6 hour, 'c' || lpad(i::varchar, 5, '0'), (i % 100) / 100.0,
+               100 - i % 100
+        from range(?) t(i)""", [run_id, as_of, as_of, customers])
 
 
 @pytest.fixture()
 def warehouse():
     con = duckdb.connect(":memory:")
-    con.execute(f"create table main.{HISTORY} (run_id varchar, as_of date, customer_id varchar, "
-                "churn_risk double, health_score integer)")
+    con.execute(f"create table main.{HISTORY} (run_id varchar, as_of date, scored_at timestamp, "
+                "customer_id varchar, churn_risk double, health_score integer)")
     for run in RUNS:
         _add_run(con, *run)
     con.execute("create table main.customer_health as select * from main.customer_health_history "
@@ -105,3 +106,23 @@ def test_damaged_files_are_rewritten_and_runs_gone_from_the_history_removed(ware
         assert _file_rows(folder / history_file_name(as_of, run_id)) == _rows(
             warehouse, f"select * from main.{HISTORY} where run_id = '{run_id}'")
     assert not (tmp_path / f"{HISTORY}.parquet").exists()
+
+
+def test_a_run_scored_again_with_the_same_rows_is_written_again(warehouse, tmp_path):
+    export_parquet(warehouse, tmp_path)
+    folder = tmp_path / HISTORY
+    before = _stats(folder)
+    # a rebuilt warehouse scored a run again: as many rows, a later scored_at
+    run_id, as_of, _ = RUNS[1]
+    warehouse.execute(f"update main.{HISTORY} set scored_at = scored_at + interval 1 day "
+                      f"where run_id = '{run_id}'")
+
+    export_parquet(warehouse, tmp_path)
+
+    name = history_file_name(as_of, run_id)
+    assert _file_rows(folder / name) == _rows(
+        warehouse, f"select * from main.{HISTORY} where run_id = '{run_id}'")
+    after = _stats(folder)
+    assert after[name] != before[name]
+    assert {n: s for n, s in after.items() if n != name} == {
+        n: s for n, s in before.items() if n != name}
