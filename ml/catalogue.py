@@ -47,6 +47,13 @@ class FeatureSpec:
     missing: str
     zero: str | None = None
     sentences: dict[str, str] | None = field(default=None, hash=False)  # categories only
+    # what the feature measures, shared by the features that measure one thing over different
+    # windows (logins_30d, logins_90d): a customer's drivers name the strongest of them only
+    measure: str | None = None
+
+    @property
+    def measure_key(self) -> str:
+        return self.measure or self.name
 
     @property
     def is_categorical(self) -> bool:
@@ -191,6 +198,7 @@ def _validate_spec(name: str, raw: Any, source: str) -> FeatureSpec:
         missing=str(raw["missing"]),
         zero=str(raw["zero"]) if raw.get("zero") else None,
         sentences={str(k): str(v) for k, v in sentences.items()} if sentences else None,
+        measure=str(raw["measure"]) if raw.get("measure") else None,
     )
     try:  # every template must format with the documented placeholders
         if categorical:

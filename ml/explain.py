@@ -82,9 +82,10 @@ def _explainable(specs: list, typical: list[float | None], values: np.ndarray) -
     return np.isnan(values) | np.isnan(typ) | risky
 
 
-def _ranked(masked: np.ndarray, top_n: int) -> tuple[np.ndarray, np.ndarray]:
+def _ranked(masked: np.ndarray, top_n: int, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(columns, values) of each row's ``top_n`` largest values, largest first, ties to the lower
-    column (as a stable sort would); top_n passes of argmax, cheaper than sorting every row."""
+    column (as a stable sort would), at most one column per group (``groups[column]``: the
+    feature's measure); top_n passes of argmax, cheaper than sorting every row."""
     work = masked.copy()
     rows = np.arange(len(work))
     columns = np.empty((len(work), top_n), dtype="intp")
@@ -92,7 +93,7 @@ def _ranked(masked: np.ndarray, top_n: int) -> tuple[np.ndarray, np.ndarray]:
     for r in range(top_n):
         columns[:, r] = best = work.argmax(axis=1)
         values[:, r] = work[rows, best]
-        work[rows, best] = -np.inf
+        work[groups[None, :] == groups[best][:, None]] = -np.inf
     return columns, values
 
 
@@ -218,7 +219,8 @@ def _distinct(features: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.
 
 def drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarray, *, top_n: int = 3,
             min_contribution: float = 1e-6) -> Drivers:
-    """For each row, up to ``top_n`` features with the largest positive contribution, largest first.
+    """For each row, up to ``top_n`` features with the largest positive contribution, largest first,
+    one per measure (the same fact over another window would say it twice).
 
     Only a value a person would call a reason counts: missing, or on the risky side of the
     typical value. value/typical are None when not observed, category text for a categorical
@@ -240,7 +242,8 @@ def drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarray, 
     # "1 purchase (typical 1)" may carry SHAP weight through interactions, but it explains nothing.
     masked = np.where((contributions > min_contribution) & _explainable(specs, typical, values),
                       contributions, -np.inf)
-    order, chosen = _ranked(masked, top_n)
+    _, groups = np.unique([spec.measure_key for spec in specs], return_inverse=True)
+    order, chosen = _ranked(masked, top_n, groups.reshape(-1))
     present = chosen > -np.inf
     counts = present.sum(axis=1)
     keys = np.full((n, top_n), -1, dtype="intp")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 
@@ -88,6 +89,7 @@ def test_a_typical_or_reassuring_value_is_never_given_as_a_reason(model, score_r
 
 
 def test_drivers_are_the_largest_positive_contributions_in_order_ties_to_the_first_feature(model):
+    """One driver per measure: the strongest of its features."""
     rng = np.random.default_rng(3)
     k = len(model.features)
     contrib = np.round(rng.normal(0.0, 0.5, (400, k)), 1)  # coarse: many exact ties
@@ -96,8 +98,13 @@ def test_drivers_are_the_largest_positive_contributions_in_order_ties_to_the_fir
     contrib[50:60, 2] = 0.3                                  # rows with a single driver
     values = np.full((400, k), np.nan)                       # missing: always explainable
     got = explain.top_drivers(model, contrib, values, top_n=3)
+    measure = [model.specs[f].measure_key for f in model.features]
     for row, drivers in zip(contrib, got):
-        positive = [j for j in np.argsort(-row, kind="stable") if row[j] > 1e-6][:3]
+        positive, seen = [], set()
+        for j in np.argsort(-row, kind="stable"):
+            if row[j] > 1e-6 and measure[j] not in seen and len(positive) < 3:
+                positive.append(j)
+                seen.add(measure[j])
         assert [d["feature"] for d in drivers] == [model.features[j] for j in positive]
         assert [d["contribution"] for d in drivers] == [round(float(row[j]), 4) for j in positive]
     assert got[:50] == [[]] * 50 and all(len(d) == 1 for d in got[50:60])
@@ -134,3 +141,27 @@ def test_drivers_as_json_and_reasons_for_every_count_of_drivers(model):
         assert [len(row) for row in dicts] == [0, min(1, top_n), min(3, top_n), min(3, top_n)]
     empty = explain.drivers(model, np.zeros((0, k)), np.zeros((0, k)))
     assert empty.dicts() == [] and empty.json().to_pylist() == [] and empty.reasons().to_pylist() == []
+
+
+def test_the_same_measure_over_another_window_is_never_a_second_driver(model):
+    """Sentiment over 30 and over 90 days say one thing: the stronger is shown, and the third
+    place goes to the next measure."""
+    names = list(model.features)
+    family = [n for n in names if model.specs[n].measure == "sentiment"]
+    other = [n for n in names if model.specs[n].measure_key != "sentiment"]
+    other = [other[0]] + [n for n in other if model.specs[n].measure_key != model.specs[other[0]].measure_key]
+    assert len(family) >= 2, "the catalogue groups the sentiment windows under one measure"
+    contrib = np.full((1, len(names)), -1.0)
+    contrib[0, names.index(family[0])] = 0.9
+    contrib[0, names.index(family[1])] = 0.8
+    contrib[0, names.index(other[0])] = 0.5
+    contrib[0, names.index(other[1])] = 0.4
+    values = np.full((1, len(names)), np.nan)
+    got = explain.top_drivers(model, contrib, values, top_n=3)[0]
+    assert [d["feature"] for d in got] == [family[0], other[0], other[1]]
+    # a model saved before measures existed keeps one driver per feature
+    import copy
+    old = copy.copy(model)
+    old.specs = {n: replace(spec, measure=None) for n, spec in model.specs.items()}
+    assert [d["feature"] for d in explain.top_drivers(old, contrib, values, top_n=3)[0]] == [
+        family[0], family[1], other[0]]
