@@ -82,18 +82,26 @@ def _explainable(specs: list, typical: list[float | None], values: np.ndarray) -
     return np.isnan(values) | np.isnan(typ) | risky
 
 
-def _ranked(masked: np.ndarray, top_n: int, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _ranked(masked: np.ndarray, top_n: int, measures: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(columns, values) of each row's ``top_n`` largest values, largest first, ties to the lower
-    column (as a stable sort would), at most one column per group (``groups[column]``: the
-    feature's measure); top_n passes of argmax, cheaper than sorting every row."""
+    column (as a stable sort would), at most one column per measure (``measures[column]``);
+    top_n passes of argmax, cheaper than sorting every row."""
     work = masked.copy()
     rows = np.arange(len(work))
     columns = np.empty((len(work), top_n), dtype="intp")
     values = np.empty((len(work), top_n))
+    _, ids, sizes = np.unique(measures, return_inverse=True, return_counts=True)
+    ids = ids.reshape(-1)
+    # (measure id, its columns) of each measure that more than one column shares
+    shared = [(m, np.flatnonzero(ids == m)) for m in np.flatnonzero(sizes > 1)]
     for r in range(top_n):
         columns[:, r] = best = work.argmax(axis=1)
         values[:, r] = work[rows, best]
-        work[groups[None, :] == groups[best][:, None]] = -np.inf
+        work[rows, best] = -np.inf
+        taken = ids[best]
+        for m, members in shared:
+            hit = np.flatnonzero(taken == m)
+            work[hit[:, None], members[None, :]] = -np.inf
     return columns, values
 
 
@@ -242,8 +250,7 @@ def drivers(model: TrainedModel, contributions: np.ndarray, values: np.ndarray, 
     # "1 purchase (typical 1)" may carry SHAP weight through interactions, but it explains nothing.
     masked = np.where((contributions > min_contribution) & _explainable(specs, typical, values),
                       contributions, -np.inf)
-    _, groups = np.unique([spec.measure_key for spec in specs], return_inverse=True)
-    order, chosen = _ranked(masked, top_n, groups.reshape(-1))
+    order, chosen = _ranked(masked, top_n, [spec.measure_key for spec in specs])
     present = chosen > -np.inf
     counts = present.sum(axis=1)
     keys = np.full((n, top_n), -1, dtype="intp")
