@@ -19,6 +19,8 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from customer_health.warehouse import sql_literal
+
 log = logging.getLogger(__name__)
 
 WHOLE_TABLES = ("customer_health", "health_alerts")
@@ -27,13 +29,9 @@ HISTORY = "customer_health_history"
 STAMP = "scored_at"
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
     tmp = target.with_name(target.name + ".tmp")
-    con.execute(f"copy ({query}) to {_literal(str(tmp))} (format parquet)").fetchall()
+    con.execute(f"copy ({query}) to {sql_literal(str(tmp))} (format parquet)").fetchall()
     tmp.replace(target)
 
 
@@ -75,7 +73,7 @@ def export_history(con: duckdb.DuckDBPyConnection, folder: Path) -> tuple[int, i
         target = folder / name
         if target.exists() and _footer(target) == footer:
             continue
-        _copy(con, f"select * from main.{HISTORY} where run_id = {_literal(run_id)}", target)
+        _copy(con, f"select * from main.{HISTORY} where run_id = {sql_literal(run_id)}", target)
         written += 1
     return written, removed
 

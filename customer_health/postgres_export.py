@@ -46,7 +46,7 @@ import pyarrow.csv as pa_csv
 from psycopg2 import sql
 
 from customer_health.config import ConfigError, PostgresExportConfig, Settings
-from customer_health.warehouse import connect
+from customer_health.warehouse import connect, sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +298,7 @@ def _sync_runs(cur, con: duckdb.DuckDBPyConnection, schema: str, table: str, key
         cur.execute(sql.SQL("delete from {} where {} = any(%s)").format(
             target, sql.Identifier(key)), (stale,))
     if missing:
-        values = ", ".join("'" + run.replace("'", "''") + "'" for run in missing)
+        values = ", ".join(sql_literal(run) for run in missing)
         _copy(cur, con, schema, table, table, columns, f"{_duck_ident(key)} in ({values})")
     return sum(rows for rows, _ in here.values()), f"{len(missing)} run(s) added, {len(stale)} removed"
 

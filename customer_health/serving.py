@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 
 from customer_health.config import Settings
-from customer_health.warehouse import dataset_id
+from customer_health.warehouse import dataset_id, sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ MAX_FREE_SHARE = 0.5
 
 
 def _quoted(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+    return sql_literal(str(path))
 
 
 def publish_serving_copy(settings: Settings, con: duckdb.DuckDBPyConnection) -> Path:

@@ -14,6 +14,13 @@ import duckdb
 
 from customer_health.config import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_VARIABLE, MEMORY_SIZE
 
+
+def sql_literal(text: str) -> str:
+    """``text`` as a SQL string literal (single quotes doubled), for the statements that take
+    no parameters (COPY, ATTACH)."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 _MEMORY = re.compile(MEMORY_SIZE)
 
 # Tables written by Python (ingest and scoring). Everything else is built by dbt.

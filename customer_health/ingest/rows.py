@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from customer_health.ingest.contracts import Contract
 from customer_health.ingest.readers import LINE, NESTED
+from customer_health.warehouse import sql_literal
 
 FUTURE_SLACK = timedelta(days=1)
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
@@ -52,8 +53,6 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _kind(sql_type: str | None) -> str:
@@ -95,7 +94,7 @@ class _Column:
                 self.original = f"cast({src} as varchar)"
                 self.text = f"nullif(trim({self.original}), '')"
             self.nested = (f"coalesce(list_contains(string_split({_ident(NESTED)}, ','), "
-                           f"{_literal(name)}), false)") if has_nested_marker else "false"
+                           f"{sql_literal(name)}), false)") if has_nested_marker else "false"
 
     def timestamp(self) -> str:
         if self.kind == "timestamptz":
@@ -147,7 +146,7 @@ def checked_query(source: str, source_types: dict[str, str], contract: Contract,
     checks: list[Check] = []
     for name in contract.columns:
         checks.append(Check(_ident(f"n:{name}"), "bad_value",
-                            _literal(f"{name} holds a JSON object or list, not a value")))
+                            sql_literal(f"{name} holds a JSON object or list, not a value")))
     for name in contract.timestamps:
         parsed[f"v:{name}"] = cols[name].timestamp()
     for name in contract.numbers:
@@ -159,7 +158,7 @@ def checked_query(source: str, source_types: dict[str, str], contract: Contract,
         # a column of its own type is empty when NULL (no text to build); else its text is empty
         empty = f"{value(name)} is null" if col.kind in native else f"{text(name)} is null"
         checks.append(Check(f"({empty} and not {_ident('n:' + name)})", "missing_value",
-                            _literal(f"{name} is empty")))
+                            sql_literal(f"{name} is empty")))
 
     def unparsable(name: str, typed_kinds: tuple[str, ...]) -> str:
         if cols[name].kind in typed_kinds + ("missing", "nested"):
@@ -168,16 +167,16 @@ def checked_query(source: str, source_types: dict[str, str], contract: Contract,
 
     for name in contract.timestamps:
         checks.append(Check(unparsable(name, ("timestamp", "timestamptz")), "bad_timestamp",
-                            f"{_literal(name + ' ')} || {quoted(name)} || "
-                            + _literal(" is not an ISO 8601 timestamp "
+                            f"{sql_literal(name + ' ')} || {quoted(name)} || "
+                            + sql_literal(" is not an ISO 8601 timestamp "
                                        "(YYYY-MM-DD[THH:MM:SS][zone])")))
         checks.append(Check(f"({value(name)} < timestamp '1970-01-01')", "out_of_range",
-                            _literal(f"{name} is before 1970-01-01")))
+                            sql_literal(f"{name} is before 1970-01-01")))
         checks.append(Check(f"({value(name)} > timestamp '{latest}')", "out_of_range",
-                            _literal(f"{name} is in the future")))
+                            sql_literal(f"{name} is in the future")))
     for name in contract.numbers:
         checks.append(Check(unparsable(name, ("number",)), "bad_number",
-                            f"{_literal(name + ' ')} || {quoted(name)} || ' is not a number'"))
+                            f"{sql_literal(name + ' ')} || {quoted(name)} || ' is not a number'"))
         low, high = contract.ranges.get(name, (float("-inf"), float("inf")))
         bounds = [f"isinf({value(name)})"]
         if low != float("-inf"):
@@ -185,13 +184,13 @@ def checked_query(source: str, source_types: dict[str, str], contract: Contract,
         if high != float("inf"):
             bounds.append(f"{value(name)} > {high!r}")
         checks.append(Check("(" + " or ".join(bounds) + ")", "out_of_range",
-                            f"{_literal(name + ' ')} || {original(name)} || "
-                            + _literal(f" outside {_range_text(low, high)}")))
+                            f"{sql_literal(name + ' ')} || {original(name)} || "
+                            + sql_literal(f" outside {_range_text(low, high)}")))
     for name, (pattern, meaning) in contract.patterns.items():
         checks.append(Check(f"({text(name)} is not null and not regexp_full_match({text(name)}, "
-                            f"{_literal(pattern)}))", "bad_value",
-                            f"{_literal(name + ' ')} || {quoted(name)} || "
-                            + _literal(f" is not {meaning}")))
+                            f"{sql_literal(pattern)}))", "bad_value",
+                            f"{sql_literal(name + ' ')} || {quoted(name)} || "
+                            + sql_literal(f" is not {meaning}")))
 
     final: dict[str, str] = {}
     for name in contract.columns:
@@ -200,11 +199,11 @@ def checked_query(source: str, source_types: dict[str, str], contract: Contract,
             continue
         t = text(name)
         if name in contract.enums:
-            values = ", ".join(_literal(v) for v in sorted(contract.enums[name]))
+            values = ", ".join(sql_literal(v) for v in sorted(contract.enums[name]))
             final[name] = (f"(case when lower({t}) in ({values}) then lower({t}) "
                            f"when {t} is null then NULL else 'other' end)")
         elif name in contract.soft_enums:
-            values = ", ".join(_literal(v) for v in sorted(contract.soft_enums[name]))
+            values = ", ".join(sql_literal(v) for v in sorted(contract.soft_enums[name]))
             final[name] = f"(case when lower({t}) in ({values}) then lower({t}) end)"
         elif name in contract.patterns:
             final[name] = f"upper({t})"
